@@ -1,0 +1,51 @@
+"""Launch a ``Spec`` on Mosaic GPU with ``plgpu.kernel`` (``pallas_call`` is deprecated there).
+
+One CTA per block of rows: the state is read from global memory into
+registers, time chunks stream through shared memory with ``emit_pipeline``
+(TMA copies, overlapped with compute), the state is the pipeline's carry, and
+it is written back once at the end.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import mosaic_gpu as plgpu
+
+from .body import run_chunk, split_refs
+from .layout import LANES, Plan
+
+F32 = jnp.float32
+
+
+def launch(spec, plan: Plan, target, T, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes):
+    br, tc, nc = plan.block_rows, plan.time_chunk, plan.n_chunks
+    T_mask = T if plan.t_pad != T else None
+
+    def body(*refs):
+        seq_in_g, state_in_g, consts_g, tiles_g, seq_out_g, state_out_g, _ = split_refs(spec, refs)
+        b = lax.axis_index("blocks")
+        rows = pl.ds(b * br, br)
+        cvals = tuple(r[rows, :].astype(F32) for r in consts_g)
+        tvals = tuple(r[...].astype(F32) for r in tiles_g)
+        carry = tuple(r[rows, :].astype(F32) for r in state_in_g)
+        time_block = (lambda c: nc - 1 - c) if spec.reverse else (lambda c: c)
+
+        def pipe(idx, *smem_and_carry):
+            *smem, carry = smem_and_carry
+            s_in, s_out = smem[:len(seq_in_g)], smem[len(seq_in_g):]
+            return run_chunk(spec, cvals, tvals, carry, s_in, s_out, tc, time_block(idx[0]) * tc, T_mask)
+
+        block = plgpu.BlockSpec((tc, br, LANES), lambda c: (time_block(c), b, 0))
+        carry = plgpu.emit_pipeline(pipe, grid=(nc,), in_specs=[block] * len(seq_in_g),
+                                    out_specs=[block] * len(seq_out_g), max_concurrent_steps=2,
+                                    init_carry=carry)(*seq_in_g, *seq_out_g)
+        for r, v in zip(state_out_g, carry):
+            r[rows, :] = v.astype(r.dtype)
+
+    out_type = tuple(jax.ShapeDtypeStruct((plan.t_pad, plan.rows, LANES), d) for d in seq_out_dtypes) + tuple(
+        jax.ShapeDtypeStruct((plan.rows, LANES), d) for d in state_out_dtypes)
+    outs = plgpu.kernel(body, out_type=out_type, grid=(plan.n_blocks,), grid_names=("blocks",))(
+        *seq_in, *state_in, *consts, *tiles)
+    return outs[:len(seq_out_dtypes)], outs[len(seq_out_dtypes):]

@@ -1,0 +1,12 @@
+"""surrogate_pallas: fused Pallas LIF kernels and surrogate-gradient spikes for SNNs on JAX."""
+from .api import lif_sequence, lif_step
+from .kernels.layout import BlockSizes
+from .params import LIFOut, LIFParams, LIFState
+from .spike import spike, spike_and_grad
+from .surrogates import SURROGATES, Surrogate, get_surrogate
+
+__version__ = "0.1.0"
+__all__ = [
+    "SURROGATES", "Surrogate", "get_surrogate", "spike", "spike_and_grad",
+    "LIFParams", "LIFState", "LIFOut", "BlockSizes", "lif_step", "lif_sequence",
+]

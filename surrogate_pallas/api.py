@@ -1,0 +1,116 @@
+"""Public LIF ops: ``lif_step`` and ``lif_sequence``."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import as_float_array, check_shape, spike_dtype as _spike_dtype
+from .kernels.layout import BlockSizes
+from .params import LIFOut, LIFParams, LIFState
+from .primitives import BACKENDS, GPU_BACKENDS, lif_cell_p, lif_train_fwd_p
+
+RESIDUALS = {"bf16": jnp.dtype(jnp.bfloat16), "exact": jnp.dtype(jnp.float32)}
+
+
+def _check_common(params, backend, gpu_backend, block_sizes):
+    if not isinstance(params, LIFParams):
+        raise TypeError(f"params: expected a LIFParams (e.g. LIFParams.ngclearn(tau_m=10.0)), got {type(params).__name__}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if gpu_backend not in GPU_BACKENDS:
+        raise ValueError(f"gpu_backend: expected one of {GPU_BACKENDS}, got {gpu_backend!r}")
+    if block_sizes is not None and not isinstance(block_sizes, BlockSizes):
+        raise TypeError(f"block_sizes: expected a BlockSizes, got {type(block_sizes).__name__}")
+
+
+def _check_state(state, params, pop, what):
+    if not isinstance(state, LIFState):
+        raise TypeError(f"state: expected a LIFState (from params.init_state(shape)), got {type(state).__name__}")
+    fields = ("v", "rfr", "thr_theta", "tols") if params.is_cell else ("v",)
+    out = []
+    for f in fields:
+        x = getattr(state, f)
+        if x is None:
+            raise ValueError(f"state.{f}: missing; the {params.kind} model needs {', '.join(fields)} "
+                             "(use params.init_state(shape))")
+        x = as_float_array(x, f"state.{f}")
+        check_shape(x, pop, f"state.{f}", what)
+        out.append(x)
+    return out
+
+
+def _consts(params, pop):
+    names, values = [], []
+    for k, arr in params.array_params().items():
+        try:
+            np.broadcast_shapes(arr.shape, pop)
+            if np.broadcast_shapes(arr.shape, pop) != tuple(pop):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"params.{k}: per-neuron shape {arr.shape} does not broadcast to the population "
+                             f"shape {tuple(pop)}") from None
+        names.append(k)
+        values.append(jnp.asarray(arr))
+    return tuple(names), values
+
+
+def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: str = "auto",
+                 gpu_backend: str = "triton", with_surrogate: bool = False, spike_dtype=None,
+                 residuals: str = "bf16", block_sizes: BlockSizes | None = None):
+    """Run T steps in one time-fused kernel. ``j_seq`` is time-major ``[T, *population]``.
+
+    Returns ``(state_T, LIFOut(s [T, ...], surrogate [T, ...] or None))``.
+
+    * ngclearn cell: equals T calls of ``lif_step`` (times ``t0 + k*dt``).
+    * training presets: what snnTorch / SpikingJelly compute, forward and
+      backward; ``jax.grad`` runs the fused reverse-time kernel.
+      ``residuals="bf16"`` (default) saves 2 bytes per neuron-step for the
+      backward; ``"exact"`` saves f32.  snnTorch's zero reset also saves its
+      1-byte reset bit.
+    * ``spike_dtype``: storage of ``s`` (default: ``j_seq``'s dtype); int8 spikes
+      carry no gradient.
+    """
+    _check_common(params, backend, gpu_backend, block_sizes)
+    j_seq = as_float_array(j_seq, "j_seq")
+    if j_seq.ndim < 1:
+        raise ValueError(f"j_seq: expected a time-major array [T, *population], got a scalar")
+    pop = j_seq.shape[1:]
+    fields = _check_state(state, params, pop, "j_seq.shape[1:]")
+    s_dtype = _spike_dtype(spike_dtype, j_seq.dtype)
+    if residuals not in RESIDUALS:
+        raise ValueError(f"residuals: expected one of {tuple(RESIDUALS)}, got {residuals!r}")
+    common = dict(lif=params, backend=backend, gpu_backend=gpu_backend, block_sizes=block_sizes)
+    if params.is_cell:
+        names, consts = _consts(params, pop)
+        surr_dtype = j_seq.dtype
+        outs = lif_cell_p.bind(
+            j_seq, *fields, *consts, jnp.asarray(t0, jnp.float32), array_names=names,
+            with_surrogate=bool(with_surrogate),
+            seq_out_dtypes=(s_dtype,) + ((surr_dtype,) if with_surrogate else ()),
+            state_out_dtypes=tuple(f.dtype for f in fields), **common)
+        n = 1 + bool(with_surrogate)
+        return LIFState(*outs[n:]), LIFOut(outs[0], outs[1] if with_surrogate else None)
+    outs = lif_train_fwd_p.bind(
+        j_seq, fields[0], save_residuals=False, residual_dtype=RESIDUALS[residuals],
+        with_surrogate=bool(with_surrogate),
+        seq_out_dtypes=(s_dtype,) + ((j_seq.dtype,) if with_surrogate else ()),
+        state_out_dtypes=(fields[0].dtype,), **common)
+    return LIFState(outs[-1]), LIFOut(outs[0], outs[1] if with_surrogate else None)
+
+
+def lif_step(state: LIFState, j, params: LIFParams, *, t=0.0, backend: str = "auto", gpu_backend: str = "triton",
+             spike_dtype=None, block_sizes: BlockSizes | None = None):
+    """One fused step: reads the state and the current once, writes everything once.
+
+    Returns ``(new_state, LIFOut(s, surrogate))``.  For the ngclearn cell,
+    ``surrogate`` is ``d_spike_fx(v', v_thr) * resist_m*dt/tau_m`` on the
+    pre-reset voltage (SPEC 2); for the training presets it is ``sg(h - thr)``.
+    """
+    j = as_float_array(j, "j")
+    if isinstance(state, LIFState) and state.v is not None and hasattr(state.v, "shape") \
+            and tuple(state.v.shape) != tuple(j.shape):
+        raise ValueError(f"j: expected shape {tuple(state.v.shape)} (the state's shape), got {tuple(j.shape)}")
+    new_state, out = lif_sequence(j[None], state, params, t0=t, backend=backend, gpu_backend=gpu_backend,
+                                  with_surrogate=True, spike_dtype=spike_dtype, block_sizes=block_sizes)
+    return new_state, LIFOut(out.s[0], out.surrogate[0])

@@ -1,0 +1,228 @@
+"""JAX primitives for the fused LIF kernels.
+
+Four primitives share one factory: ``lif_cell`` (ngclearn's cell over T
+steps), ``lif_train_fwd`` (a training preset over T steps), and the two linear
+maps of its derivative, ``lif_train_tan`` (forward mode) and ``lif_train_bwd``
+(reverse mode, reverse time).  ``lif_step`` is the T = 1 case of these.
+
+Each has an abstract eval, a default lowering to the jnp reference, and
+platform lowerings (``cuda``: Pallas Triton or Mosaic GPU; ``tpu``: Pallas
+Mosaic) chosen by its ``backend`` parameter.  Batching folds the vmapped axis
+into the neuron axis (the ops are elementwise over neurons).  AD: the JVP of
+``lif_train_fwd`` saves lean residuals and applies ``lif_train_tan``, whose
+transpose is ``lif_train_bwd``, so ``jax.grad`` runs the fused reverse-time
+kernel and ``jax.jvp`` the fused tangent kernel.  The ngclearn cell's JVP is
+the autodiff of its reference with the surrogate spike.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax._src import dispatch
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
+
+from . import kernels, reference
+from .kernels import specs
+from .spike import _spike
+
+BACKENDS = ("auto", "xla", "pallas", "interpret", "interpret_tpu")
+GPU_BACKENDS = ("triton", "mosaic")
+
+
+def target_for(backend: str, gpu_backend: str, platform: str) -> str | None:
+    """The kernel target for this backend choice on this platform; ``None`` means the jnp reference."""
+    if backend == "xla":
+        return None
+    if backend in ("interpret", "interpret_tpu"):
+        return backend
+    if platform in ("cuda", "rocm"):
+        return "triton" if platform == "rocm" else gpu_backend
+    if platform == "tpu":
+        return "tpu"
+    return "interpret" if backend == "pallas" else None
+
+
+# ----------------------------------------------------------------------------- specs from params
+def _spec(name, lif, array_names=(), with_surrogate=False, save_residuals=False, residual_dtype=None,
+          diff=False):
+    if name == "lif_cell":
+        return specs.cell(lif, array_names, with_surrogate,
+                          spike=functools.partial(_spike, sur=lif.surrogate, fire_on_equal=lif.fire_on_equal)
+                          if diff else None)
+    if name == "lif_train_fwd":
+        return specs.train_forward(lif, save_residuals, residual_dtype, with_surrogate)
+    if name == "lif_train_bwd":
+        return specs.train_backward(lif)
+    return specs.train_tangent(lif)
+
+
+def _split(spec, operands):
+    i = 0
+    out = []
+    for n in (spec.n_seq_in, spec.n_state, spec.n_consts, spec.n_tiles):
+        out.append(tuple(operands[i:i + n]))
+        i += n
+    return out
+
+
+def _run(name, operands, platform, *, lif, seq_out_dtypes, state_out_dtypes, backend="auto",
+         gpu_backend="triton", block_sizes=None, diff=False, **spec_kw):
+    spec = _spec(name, lif, diff=diff, **spec_kw)
+    seq_in, state_in, consts, tiles = _split(spec, operands)
+    target = target_for(backend, gpu_backend, platform)
+    if target is None or diff or seq_in[0].shape[0] == 0 or state_in[0].size == 0:
+        seq_o, state_o = reference.run(spec, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes)
+    else:
+        seq_o, state_o = kernels.run(spec, target, seq_in, state_in, consts, tiles, seq_out_dtypes,
+                                     state_out_dtypes, block_sizes)
+    return [*seq_o, *state_o]
+
+
+def _abstract(name, *avals, lif, seq_out_dtypes, state_out_dtypes, **kw):
+    T = avals[0].shape[0]
+    pop = avals[_n_seq_in(name, lif)].shape
+    return ([jax.core.ShapedArray((T, *pop), d) for d in seq_out_dtypes]
+            + [jax.core.ShapedArray(pop, d) for d in state_out_dtypes])
+
+
+def _n_seq_in(name, lif):
+    if name in ("lif_cell", "lif_train_fwd"):
+        return 1
+    return 2 + specs.needs_reset_bit(lif)
+
+
+def _roles(name, lif, n_operands):
+    """Per operand: 'seq' (time-major), 'state' (per neuron) or 'tile' (scalar)."""
+    n_seq = _n_seq_in(name, lif)
+    n_tiles = 1 if name == "lif_cell" else 0
+    return ["seq"] * n_seq + ["state"] * (n_operands - n_seq - n_tiles) + ["tile"] * n_tiles
+
+
+def _batch(prim, name, args, dims, **params):
+    lif = params["lif"]
+    roles = _roles(name, lif, len(args))
+    size = next(a.shape[d] for a, d in zip(args, dims) if d is not batching.not_mapped)
+    if any(r == "tile" and d is not batching.not_mapped for r, d in zip(roles, dims)):
+        # a vmapped scalar (e.g. t): one call per batch element
+        moved = [a if d is batching.not_mapped else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
+        mapped = [d is not batching.not_mapped for d in dims]
+
+        def one(xs):
+            it = iter(xs)
+            return prim.bind(*[next(it) if m else a for a, m in zip(moved, mapped)], **params)
+
+        outs = lax.map(one, [a for a, m in zip(moved, mapped) if m])
+        n_seq_out = len(params["seq_out_dtypes"])
+        return [jnp.moveaxis(o, 0, 1) if i < n_seq_out else o for i, o in enumerate(outs)], \
+            [1] * n_seq_out + [0] * (len(outs) - n_seq_out)
+    new = []
+    for a, d, r in zip(args, dims, roles):
+        if r == "tile":
+            new.append(a)
+            continue
+        axis = 1 if r == "seq" else 0
+        if d is batching.not_mapped:
+            shape = list(a.shape)
+            shape.insert(axis, size)
+            a = jnp.broadcast_to(jnp.expand_dims(a, axis), shape)
+        else:
+            a = jnp.moveaxis(a, d, axis)
+        new.append(a)
+    outs = prim.bind(*new, **params)
+    n_seq_out = len(params["seq_out_dtypes"])
+    return outs, [1] * n_seq_out + [0] * (len(outs) - n_seq_out)
+
+
+def _make(name):
+    p = Primitive(name)
+    p.multiple_results = True
+    p.def_impl(functools.partial(dispatch.apply_primitive, p))
+    p.def_abstract_eval(functools.partial(_abstract, name))
+    for platform in ("cpu", "cuda", "rocm", "tpu"):
+        rule = mlir.lower_fun(lambda *ops, _pl=platform, **kw: _run(name, ops, _pl, **kw), multiple_results=True)
+        mlir.register_lowering(p, rule, platform=None if platform == "cpu" else platform)
+    batching.primitive_batchers[p] = functools.partial(_batch, p, name)
+    return p
+
+
+lif_cell_p = _make("lif_cell")
+lif_train_fwd_p = _make("lif_train_fwd")
+lif_train_tan_p = _make("lif_train_tan")
+lif_train_bwd_p = _make("lif_train_bwd")
+
+
+# ----------------------------------------------------------------------------- AD
+def _zeros_like_aval(aval):
+    if jnp.issubdtype(aval.dtype, jnp.floating):
+        return jnp.zeros(aval.shape, aval.dtype)
+    return jnp.zeros(aval.shape, jax.dtypes.float0)
+
+
+def _tangent_of(x, like_dtype):
+    if jnp.issubdtype(jnp.dtype(like_dtype), jnp.floating):
+        return x.astype(like_dtype)
+    return jnp.zeros(x.shape, jax.dtypes.float0)
+
+
+def _cell_jvp(primals, tangents, **params):
+    outs = lif_cell_p.bind(*primals, **params)
+    tangents = [ad.instantiate_zeros(t) for t in tangents]
+    # differentiate only the dynamical inputs (j, state); consts and t are not differentiated
+    n_diff = 5
+
+    def ref(*diff_ops):
+        return _run("lif_cell", (*diff_ops, *primals[n_diff:]), "cpu", diff=True, **{**params, "backend": "xla"})
+
+    _, t_out = jax.jvp(ref, tuple(primals[:n_diff]), tuple(tangents[:n_diff]))
+    return outs, list(t_out)
+
+
+ad.primitive_jvps[lif_cell_p] = _cell_jvp
+
+
+def _derivative_params(params, seq_out_dtype, state_out_dtype):
+    keep = ("lif", "backend", "gpu_backend", "block_sizes")
+    return dict({k: params[k] for k in keep}, seq_out_dtypes=(seq_out_dtype,), state_out_dtypes=(state_out_dtype,))
+
+
+def _train_fwd_jvp(primals, tangents, **params):
+    j, v0 = primals
+    lif = params["lif"]
+    dj, dv0 = (ad.instantiate_zeros(t) for t in tangents)
+    s_dtype = params["seq_out_dtypes"][0]
+    with_r = specs.needs_reset_bit(lif)
+    res_dtypes = (params["residual_dtype"],) + ((jnp.dtype(jnp.int8),) if with_r else ())
+    full = dict(params, save_residuals=True,
+                seq_out_dtypes=(s_dtype, *res_dtypes, *params["seq_out_dtypes"][1:]))
+    outs = lif_train_fwd_p.bind(j, v0, **full)
+    s, res, rest = outs[0], outs[1:1 + len(res_dtypes)], outs[1 + len(res_dtypes):]
+    ds, dvT = lif_train_tan_p.bind(*res, dj, dv0, **_derivative_params(params, jnp.float32, v0.dtype))
+    primal_out = [s, *rest]
+    tangent_out = [_tangent_of(ds, s_dtype)] + [jnp.zeros_like(o) for o in rest[:-1]] + [dvT]
+    return primal_out, tangent_out
+
+
+ad.primitive_jvps[lif_train_fwd_p] = _train_fwd_jvp
+
+
+def _linear_transpose(other, cts, *operands, **params):
+    """tan and bwd are each other's transposes in their last two (linear) operands."""
+    res, (u_seq, u_state) = operands[:-2], operands[-2:]
+    ct_seq, ct_state = cts
+    seq_aval = u_seq.aval if ad.is_undefined_primal(u_seq) else jax.core.get_aval(u_seq)
+    state_aval = u_state.aval if ad.is_undefined_primal(u_state) else jax.core.get_aval(u_state)
+    T, pop = seq_aval.shape[0], state_aval.shape
+    ct_seq = jnp.zeros((T, *pop), jnp.float32) if type(ct_seq) is ad.Zero else ct_seq
+    ct_state = jnp.zeros(pop, state_aval.dtype) if type(ct_state) is ad.Zero else ct_state
+    g_seq, g_state = other.bind(*res, ct_seq, ct_state,
+                                **_derivative_params(params, seq_aval.dtype, state_aval.dtype))
+    return [None] * len(res) + [g_seq if ad.is_undefined_primal(u_seq) else None,
+                                g_state if ad.is_undefined_primal(u_state) else None]
+
+
+ad.primitive_transposes[lif_train_tan_p] = functools.partial(_linear_transpose, lif_train_bwd_p)
+ad.primitive_transposes[lif_train_bwd_p] = functools.partial(_linear_transpose, lif_train_tan_p)
