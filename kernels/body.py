@@ -16,17 +16,22 @@ from jax.experimental import pallas as pl
 F32 = jnp.float32
 
 
-def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T):
+def _load(ref, k):
+    return ref[k].astype(F32)
+
+
+def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, load=_load):
     """Run ``n`` steps over chunk refs (time on their leading axis); returns the carry.
 
     Steps at or past ``T`` (the pad of the last chunk) leave the carry unchanged.
+    ``load(ref, k)`` reads step k as f32 (Mosaic GPU passes one that fixes the register layout).
     """
     padded = T is not None
 
     def step(i, carry):
         k = (n - 1 - i) if spec.reverse else i
         t_index = t_offset + k
-        vals = tuple(r[k].astype(F32) for r in seq_in)
+        vals = tuple(load(r, k) for r in seq_in)
         new, outs = spec.step(consts, tiles, carry, vals, t_index)
         for r, o in zip(seq_out, outs):
             r[k] = o.astype(r.dtype)

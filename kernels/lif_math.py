@@ -151,7 +151,7 @@ def encode_residual(x, s, dtype, fire_on_equal):
     xb = x.astype(dtype)
     if jnp.dtype(dtype) == jnp.dtype(F32):
         return xb
-    tiny = jnp.asarray(jnp.finfo(dtype).tiny, dtype)
+    tiny = float(jnp.finfo(dtype).tiny)  # a Python float: kernels take no array constants
     xb = jnp.where(s > 0, jnp.maximum(xb, tiny), xb)
     if fire_on_equal:
         xb = jnp.where(s > 0, xb, jnp.minimum(xb, -tiny))

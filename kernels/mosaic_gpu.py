@@ -3,7 +3,9 @@
 One CTA per block of rows: the state is read from global memory into
 registers, time chunks stream through shared memory with ``emit_pipeline``
 (TMA copies, overlapped with compute), the state is the pipeline's carry, and
-it is written back once at the end.
+it is written back once at the end.  (JAX's interpreter has no rules for the
+TMA copies, so on CPU this path is checked by lowering; its numerics are
+checked on a GPU by benchmarks/gpu_check.sh.)
 """
 from __future__ import annotations
 
@@ -17,25 +19,31 @@ from .body import run_chunk, split_refs
 from .layout import LANES, Plan
 
 F32 = jnp.float32
+VEC = 2  # elements per thread per access: 8 B of f32, 4 B of bf16
 
 
 def launch(spec, plan: Plan, target, T, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes):
     br, tc, nc = plan.block_rows, plan.time_chunk, plan.n_chunks
     T_mask = T if plan.t_pad != T else None
+    # one register layout for every operand, whatever its storage dtype, so they combine pointwise
+    layout = plgpu.Layout.WG_STRIDED((br, LANES), vec_size=VEC)
+
+    def load(ref, idx):
+        return plgpu.load(ref, idx, layout=layout).astype(F32)
 
     def body(*refs):
         seq_in_g, state_in_g, consts_g, tiles_g, seq_out_g, state_out_g, _ = split_refs(spec, refs)
         b = lax.axis_index("blocks")
         rows = pl.ds(b * br, br)
-        cvals = tuple(r[rows, :].astype(F32) for r in consts_g)
-        tvals = tuple(r[...].astype(F32) for r in tiles_g)
-        carry = tuple(r[rows, :].astype(F32) for r in state_in_g)
+        cvals = tuple(load(r, (rows, slice(None))) for r in consts_g)
+        tvals = tuple(load(r, (slice(None), slice(None))) for r in tiles_g)
+        carry = tuple(load(r, (rows, slice(None))) for r in state_in_g)
         time_block = (lambda c: nc - 1 - c) if spec.reverse else (lambda c: c)
 
         def pipe(idx, *smem_and_carry):
             *smem, carry = smem_and_carry
             s_in, s_out = smem[:len(seq_in_g)], smem[len(seq_in_g):]
-            return run_chunk(spec, cvals, tvals, carry, s_in, s_out, tc, time_block(idx[0]) * tc, T_mask)
+            return run_chunk(spec, cvals, tvals, carry, s_in, s_out, tc, time_block(idx[0]) * tc, T_mask, load)
 
         block = plgpu.BlockSpec((tc, br, LANES), lambda c: (time_block(c), b, 0))
         carry = plgpu.emit_pipeline(pipe, grid=(nc,), in_specs=[block] * len(seq_in_g),

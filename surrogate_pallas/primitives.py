@@ -213,8 +213,8 @@ def _linear_transpose(other, cts, *operands, **params):
     """tan and bwd are each other's transposes in their last two (linear) operands."""
     res, (u_seq, u_state) = operands[:-2], operands[-2:]
     ct_seq, ct_state = cts
-    seq_aval = u_seq.aval if ad.is_undefined_primal(u_seq) else jax.core.get_aval(u_seq)
-    state_aval = u_state.aval if ad.is_undefined_primal(u_state) else jax.core.get_aval(u_state)
+    seq_aval = u_seq.aval if ad.is_undefined_primal(u_seq) else jax.typeof(u_seq)
+    state_aval = u_state.aval if ad.is_undefined_primal(u_state) else jax.typeof(u_state)
     T, pop = seq_aval.shape[0], state_aval.shape
     ct_seq = jnp.zeros((T, *pop), jnp.float32) if type(ct_seq) is ad.Zero else ct_seq
     ct_state = jnp.zeros(pop, state_aval.dtype) if type(ct_state) is ad.Zero else ct_state
