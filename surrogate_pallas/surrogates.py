@@ -67,15 +67,20 @@ def _register(name, grad, fn, defaults, positive=(), checks=(), doc="", on_curre
     _REGISTRY[name] = _Def(grad, fn, tuple(defaults.items()), all_checks, doc, on_current)
 
 
+def _ramp(y, alpha):
+    # antiderivative of max(0, 1 - alpha|y|) on |y| <= 1/alpha
+    return y - alpha * y * jnp.abs(y) / 2.0
+
+
 # ---------------------------------------------------------------- ngclearn (SPEC 1a)
 _register("straight_through", lambda x: jnp.ones_like(x), lambda x: x, {},
           doc="1 everywhere (ngclearn straight_through_estimator)")
 _register("triangular", lambda x, alpha: jnp.maximum(0.0, 1.0 - alpha * jnp.abs(x)),
-          lambda x, alpha: jnp.clip(x - alpha * x * jnp.abs(x) / 2.0, -0.5 / alpha, 0.5 / alpha),
+          lambda x, alpha: _ramp(jnp.clip(x, -1.0 / alpha, 1.0 / alpha), alpha),
           {"alpha": 2.0}, positive=("alpha",), doc="max(0, 1 - alpha|x|) (ngclearn)")
 _register("explicit_triangular",
           lambda x, window: jnp.maximum(0.0, 1.0 - jnp.abs(x) / window),
-          lambda x, window: jnp.clip(x - x * jnp.abs(x) / (2.0 * window), -window / 2, window / 2),
+          lambda x, window: _ramp(jnp.clip(x, -window, window), 1.0 / window),
           {"window": 5.0}, positive=("window",), doc="max(0, 1 - |x|/window) (ngclearn)")
 _register("arctan",
           lambda x, alpha: (1.0 / (1.0 + jnp.square(x * _PI * (alpha / 2.0)))) * (1.0 / _PI),
@@ -98,9 +103,11 @@ def _secant_grad(j, c1, c2, omit_scale):
 
 
 def _secant_fn(j, c1, c2, omit_scale):
-    # antiderivative of sech(c2 j)[j>0]: (2/c2) atan(tanh(c2 j/2)) for j > 0
+    # antiderivative of sech(c2 j)[j > 0]: gd(c2 j)/c2 with the Gudermannian gd(u) = 2 atan(e^u) - pi/2
+    # (u is capped at 40, where sech < 1e-17, so that e^(2u) stays finite)
     scale = 1.0 if omit_scale else c1 * c2
-    return jnp.where(j > 0, scale * 2.0 / c2 * jnp.arctan(jnp.tanh(c2 * jnp.maximum(j, 0.0) / 2.0)), 0.0)
+    u = jnp.minimum(c2 * jnp.maximum(j, 0.0), 40.0)
+    return jnp.where(j > 0, scale / c2 * (2.0 * jnp.arctan(jnp.exp(u)) - _PI / 2.0), 0.0)
 
 
 _register("secant_lif", _secant_grad, _secant_fn,
@@ -133,7 +140,7 @@ _register("piecewise_exp", lambda x, alpha: alpha / 2.0 * jnp.exp(-alpha * jnp.a
                                      1.0 - jnp.exp(-alpha * jnp.maximum(x, 0.0)) / 2.0),
           {"alpha": 1.0}, positive=("alpha",), doc="alpha/2 exp(-alpha|x|)")
 _register("soft_sign", lambda x, alpha: alpha / (2.0 * jnp.square(1.0 + alpha * jnp.abs(x))),
-          lambda x, alpha: (alpha * x / (1.0 + jnp.abs(alpha * x)) + 1.0) / 2.0,
+          lambda x, alpha: (x / (1.0 / alpha + jnp.abs(x)) + 1.0) / 2.0,
           {"alpha": 2.0}, positive=("alpha",), doc="alpha/(2(1+alpha|x|)^2)")
 _register("rect", lambda x, alpha: jnp.where(jnp.abs(x) < 0.5 / alpha, alpha, 0.0),
           lambda x, alpha: jnp.clip(alpha * x + 0.5, 0.0, 1.0),
@@ -199,8 +206,10 @@ class Surrogate:
         return _REGISTRY[self.name].on_current
 
     def grad(self, x):
-        """The surrogate derivative sg(x), computed in float32."""
-        return _REGISTRY[self.name].grad(_f32(x), **self.params)
+        """The surrogate derivative sg(x), computed in float32; NaN in, NaN out."""
+        x = _f32(x)
+        g = _REGISTRY[self.name].grad(x, **self.params)
+        return jnp.where(jnp.isnan(x), x, g)
 
     @property
     def fn(self) -> Callable | None:
