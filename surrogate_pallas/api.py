@@ -8,7 +8,7 @@ import numpy as np
 from ._checks import as_float_array, check_shape, spike_dtype as _spike_dtype
 from .kernels.layout import BlockSizes
 from .params import LIFOut, LIFParams, LIFState
-from .primitives import BACKENDS, GPU_BACKENDS, lif_cell_p, lif_train_fwd_p
+from .primitives import BACKENDS, GPU_BACKENDS, bind, lif_cell_p, lif_train_fwd_p
 
 RESIDUALS = {"bf16": jnp.dtype(jnp.bfloat16), "exact": jnp.dtype(jnp.float32)}
 
@@ -84,15 +84,15 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
     if params.is_cell:
         names, consts = _consts(params, pop)
         surr_dtype = j_seq.dtype
-        outs = lif_cell_p.bind(
-            j_seq, *fields, *consts, jnp.asarray(t0, jnp.float32), array_names=names,
+        outs = bind(
+            lif_cell_p, j_seq, *fields, *consts, jnp.asarray(t0, jnp.float32), array_names=names,
             with_surrogate=bool(with_surrogate),
             seq_out_dtypes=(s_dtype,) + ((surr_dtype,) if with_surrogate else ()),
             state_out_dtypes=tuple(f.dtype for f in fields), **common)
         n = 1 + bool(with_surrogate)
         return LIFState(*outs[n:]), LIFOut(outs[0], outs[1] if with_surrogate else None)
-    outs = lif_train_fwd_p.bind(
-        j_seq, fields[0], save_residuals=False, residual_dtype=RESIDUALS[residuals],
+    outs = bind(
+        lif_train_fwd_p, j_seq, fields[0], save_residuals=False, residual_dtype=RESIDUALS[residuals],
         with_surrogate=bool(with_surrogate),
         seq_out_dtypes=(s_dtype,) + ((j_seq.dtype,) if with_surrogate else ()),
         state_out_dtypes=(fields[0].dtype,), **common)

@@ -105,11 +105,11 @@ def _roles(name, lif, n_operands):
 def _batch(prim, name, args, dims, **params):
     lif = params["lif"]
     roles = _roles(name, lif, len(args))
-    size = next(a.shape[d] for a, d in zip(args, dims) if d is not batching.not_mapped)
-    if any(r == "tile" and d is not batching.not_mapped for r, d in zip(roles, dims)):
+    size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
+    if any(r == "tile" and d is not None for r, d in zip(roles, dims)):
         # a vmapped scalar (e.g. t): one call per batch element
-        moved = [a if d is batching.not_mapped else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
-        mapped = [d is not batching.not_mapped for d in dims]
+        moved = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
+        mapped = [d is not None for d in dims]
 
         def one(xs):
             it = iter(xs)
@@ -125,7 +125,7 @@ def _batch(prim, name, args, dims, **params):
             new.append(a)
             continue
         axis = 1 if r == "seq" else 0
-        if d is batching.not_mapped:
+        if d is None:
             shape = list(a.shape)
             shape.insert(axis, size)
             a = jnp.broadcast_to(jnp.expand_dims(a, axis), shape)
@@ -147,6 +147,15 @@ def _make(name):
         mlir.register_lowering(p, rule, platform=None if platform == "cpu" else platform)
     batching.primitive_batchers[p] = functools.partial(_batch, p, name)
     return p
+
+
+def bind(p, *operands, **params):
+    """``p.bind``, except for ``backend="interpret_tpu"``: the race-detecting TPU interpreter runs
+    on ordered IO callbacks, which cannot live inside a primitive's lowering, so that checking
+    backend calls the kernel directly (forward only, no JAX transformations)."""
+    if params["backend"] == "interpret_tpu":
+        return _run(p.name, operands, "cpu", **params)
+    return p.bind(*operands, **params)
 
 
 lif_cell_p = _make("lif_cell")

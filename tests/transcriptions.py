@@ -1,0 +1,115 @@
+"""Independent transcriptions, written from shared/SPEC.md and shared/PEER_EQUATIONS.md.
+
+They do not call the library's maths (only its ``spike`` for the surrogate
+derivative, as the issue asks), so they check it rather than restate it.
+"""
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+import surrogate_pallas as sp
+
+
+def ngclearn_step(v, rfr, theta, tols, j_in, t, *, tau_m, resist_m=1.0, thr=-52.0, v_rest=-65.0, v_reset=-60.0,
+                  g_l=1.0, tau_theta=1e7, theta_plus=0.05, refract_time=5.0, v_min=None, midpoint=False, dt=1.0,
+                  alpha=0.2, differentiable=False):
+    """ngclearn LIFCell.advance_state, SPEC section 2, in plain jnp."""
+    j = j_in * resist_m
+    v_thr = thr + theta
+    mask = (rfr >= refract_time) * 1.0
+
+    def dvdt(vv):
+        return ((v_rest - vv) * g_l + j * mask) * (1.0 / tau_m)
+
+    if midpoint:
+        v1 = v + dvdt(v + dvdt(v) * (dt * 0.5)) * dt
+    else:
+        v1 = v + dvdt(v) * dt
+    if differentiable:
+        s = sp.spike(v1, v_thr, "arctan", alpha=alpha)
+    else:
+        s = (v1 > v_thr) * 1.0
+    new_rfr = (rfr + dt) * (1.0 - s)
+    surrogate = (1.0 / (1.0 + jnp.square((v1 - v_thr) * math.pi * (alpha / 2.0)))) * (1.0 / math.pi) \
+        * (resist_m * dt / tau_m)
+    v_new = v1 * (1.0 - s) + s * v_reset
+    if tau_theta > 0:
+        theta = theta * math.exp(-dt / tau_theta) + s * theta_plus
+    tols = (1.0 - s) * tols + s * t
+    if v_min is not None:
+        v_new = jnp.maximum(v_new, v_min)
+    return v_new, new_rfr, theta, tols, s, surrogate
+
+
+def snntorch_leaky(x, mem0, beta, thr, mechanism, reset_delay, alpha=2.0):
+    """snnTorch Leaky over time (PEER_EQUATIONS 1), returns spikes, the returned membranes, final mem."""
+    mem = mem0
+    spk_all, mem_all = [], []
+    for t in range(x.shape[0]):
+        r = jax_stop((mem - thr > 0) * 1.0)
+        if mechanism == "subtract":
+            m = beta * mem + x[t] - r * thr
+        elif mechanism == "zero":
+            m = beta * ((1 - r) * mem) + x[t]
+        else:
+            m = beta * mem + x[t]
+        spk = sp.spike(m, thr, "atan", alpha=alpha)
+        if reset_delay:
+            mem = m
+        else:
+            do_reset = spk - r
+            if mechanism == "subtract":
+                mem = m - do_reset * thr
+            elif mechanism == "zero":
+                mem = m - do_reset * m
+            else:
+                mem = m
+        spk_all.append(spk)
+        mem_all.append(mem)
+    return jnp.stack(spk_all), jnp.stack(mem_all), mem
+
+
+def spikingjelly_lif(x, v0, tau, v_th, v_reset, decay_input, detach_reset, surrogate="atan", **sp_params):
+    """SpikingJelly LIFNode multi-step (PEER_EQUATIONS 2): spikes, post-reset v per step, final v."""
+    v = v0
+    vr = 0.0 if v_reset is None else v_reset
+    s_all, v_all = [], []
+    for t in range(x.shape[0]):
+        if decay_input:
+            h = v + (x[t] - (v - vr)) / tau
+        else:
+            h = v - (v - vr) / tau + x[t]
+        s = sp.spike(h, v_th, surrogate, fire_on_equal=True, **sp_params)
+        s_r = jax_stop(s) if detach_reset else s
+        if v_reset is None:
+            v = h - s_r * v_th
+        else:
+            v = s_r * v_reset + (1 - s_r) * h
+        s_all.append(s)
+        v_all.append(v)
+    return jnp.stack(s_all), jnp.stack(v_all), v
+
+
+def jax_stop(x):
+    import jax
+    return jax.lax.stop_gradient(x)
+
+
+def away_from_threshold(key, shape, scale=1.0):
+    """Currents as multiples of 1/64 plus a random offset: random, and no exact ties in practice."""
+    import jax
+    return jax.random.normal(key, shape, jnp.float32) * scale
+
+
+def assert_state_close(a, b, rtol=1e-6, atol=1e-6):
+    for f in ("v", "rfr", "thr_theta", "tols"):
+        x, y = getattr(a, f), getattr(b, f)
+        if x is None:
+            assert y is None
+            continue
+        x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+        if f == "rfr":
+            np.testing.assert_array_equal(x, y)
+        else:
+            np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, err_msg=f)
