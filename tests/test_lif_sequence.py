@@ -1,0 +1,308 @@
+"""Issue 4: the time-fused multi-step LIF, its fused reverse-time backward, and the peer presets."""
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax._src.ad_checkpoint import saved_residuals
+
+import surrogate_pallas as sp
+from surrogate_pallas import kernels, reference
+from surrogate_pallas.kernels import specs
+from transcriptions import snntorch_leaky, spikingjelly_lif
+
+KEY = jax.random.PRNGKey(7)
+SJ = [dict(decay_input=d, v_reset=r, detach_reset=dr)
+      for d, r, dr in itertools.product([True, False], [0.0, None], [False, True])]
+SNN = [dict(reset_mechanism=m, reset_delay=dl) for m, dl in itertools.product(["subtract", "zero", "none"], [True, False])]
+PRESETS = [("sj", kw) for kw in SJ] + [("snn", kw) for kw in SNN]
+LEAN_RTOL = 2e-2  # documented tolerance of bf16 residuals, relative to the gradient's largest entry
+
+
+def make(kind, kw, **extra):
+    if kind == "sj":
+        return sp.LIFParams.spikingjelly(tau=2.0, v_threshold=1.0, **kw, **extra)
+    return sp.LIFParams.snntorch_leaky(0.85, threshold=1.0, **kw, **extra)
+
+
+def inputs(shape, T, key=KEY, above=True):
+    k1, k2 = jax.random.split(key)
+    j = 0.6 + 0.9 * jax.random.normal(k1, (T, *shape))
+    v0 = 1.4 * jax.random.uniform(k2, shape) - 0.2  # some start above threshold: snnTorch's r_0 = 1
+    return j, (v0 if above else jnp.zeros(shape))
+
+
+def loss_fn(p, backend, residuals="exact", w=None):
+    def loss(j, v0):
+        st, out = sp.lif_sequence(j, sp.LIFState(v0), p, backend=backend, residuals=residuals)
+        ww = jnp.cos(jnp.arange(out.s.size, dtype=jnp.float32)).reshape(out.s.shape) if w is None else w
+        return jnp.sum(ww * out.s) + jnp.sum(jnp.sin(st.v))
+    return loss
+
+
+def rel_err(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12)
+
+
+# ----------------------------------------------------------------------------- presets vs peers
+def _peer(kind, kw, j, v0):
+    if kind == "sj":
+        return spikingjelly_lif(j, v0, 2.0, 1.0, kw["v_reset"], kw["decay_input"], kw["detach_reset"])
+    return snntorch_leaky(j, v0, 0.85, 1.0, kw["reset_mechanism"], kw["reset_delay"])
+
+
+@pytest.mark.parametrize("kind,kw", PRESETS)
+@pytest.mark.parametrize("backend", ["xla", "interpret"])
+def test_presets_reproduce_peer_equations(kind, kw, backend):
+    p = make(kind, kw)
+    j, v0 = inputs((3, 45), 12)
+    s_peer, v_peer, vT_peer = _peer(kind, kw, j, v0)
+    st, out = sp.lif_sequence(j, sp.LIFState(v0), p, backend=backend, residuals="exact")
+    np.testing.assert_array_equal(np.asarray(out.s), np.asarray(s_peer))
+    np.testing.assert_allclose(st.v, vT_peer, rtol=1e-6, atol=1e-6)
+    # per-step voltages, through lif_step
+    stt = sp.LIFState(v0)
+    for t in range(j.shape[0]):
+        stt, o = sp.lif_step(stt, j[t], p, backend=backend)
+        np.testing.assert_array_equal(np.asarray(o.s), np.asarray(s_peer[t]))
+        np.testing.assert_allclose(stt.v, v_peer[t], rtol=1e-6, atol=1e-6)
+    assert 0.05 < float(out.s.mean()) < 0.95
+
+    def peer_loss(j, v0):
+        s, _, vT = _peer(kind, kw, j, v0)
+        w = jnp.cos(jnp.arange(s.size, dtype=jnp.float32)).reshape(s.shape)
+        return jnp.sum(w * s) + jnp.sum(jnp.sin(vT))
+
+    g = jax.grad(loss_fn(p, backend), (0, 1))(j, v0)
+    g_peer = jax.grad(peer_loss, (0, 1))(j, v0)
+    for a, b in zip(g, g_peer):
+        assert rel_err(a, b) < 1e-5
+
+
+def test_tie_semantics_of_presets():
+    j = jnp.float32([[2.0]])  # SJ decay_input: h = 0 + (2 - 0)/2 = 1.0 == v_threshold
+    _, out = sp.lif_sequence(j, sp.LIFState(jnp.zeros(1)), sp.LIFParams.spikingjelly())
+    assert float(out.s[0, 0]) == 1.0  # SpikingJelly fires on >=
+    _, out = sp.lif_sequence(jnp.float32([[1.0]]), sp.LIFState(jnp.zeros(1)), sp.LIFParams.snntorch_leaky(0.9))
+    assert float(out.s[0, 0]) == 0.0  # snnTorch fires on >
+
+
+# ----------------------------------------------------------------------------- kernel vs oracle
+@pytest.mark.parametrize("kind,kw", PRESETS)
+def test_kernel_equals_reference_exact_mode(kind, kw):
+    p = make(kind, kw)
+    j, v0 = inputs((2, 130), 19)
+    for with_surrogate in (False, True):
+        a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret", with_surrogate=with_surrogate)
+        b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla", with_surrogate=with_surrogate)
+        np.testing.assert_array_equal(np.asarray(a[1].s), np.asarray(b[1].s))
+        np.testing.assert_allclose(a[0].v, b[0].v, rtol=1e-6, atol=1e-6)
+        if with_surrogate:
+            np.testing.assert_allclose(a[1].surrogate, b[1].surrogate, rtol=1e-6)
+    gk = jax.grad(loss_fn(p, "interpret"), (0, 1))(j, v0)
+    gx = jax.grad(loss_fn(p, "xla"), (0, 1))(j, v0)
+    for a, b in zip(gk, gx):
+        assert rel_err(a, b) < 1e-5
+    tk = jax.jvp(loss_fn(p, "interpret"), (j, v0), (jnp.ones_like(j), jnp.ones_like(v0)))[1]
+    tx = jax.jvp(loss_fn(p, "xla"), (j, v0), (jnp.ones_like(j), jnp.ones_like(v0)))[1]
+    np.testing.assert_allclose(tk, tx, rtol=1e-5)
+    # jvp and vjp are transposes of each other: <J t, c> == <t, J^T c>
+    dj = jax.random.normal(KEY, j.shape)
+    f = lambda j: sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret")[0].v
+    _, jt = jax.jvp(f, (j,), (dj,))
+    c = jax.random.normal(jax.random.PRNGKey(1), v0.shape)
+    (jtc,) = jax.vjp(f, j)[1](c)
+    np.testing.assert_allclose(jnp.vdot(jt, c), jnp.vdot(dj, jtc), rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", [n for n in sp.SURROGATES if n != "secant_lif"])
+def test_kernel_equals_reference_every_surrogate(name):
+    p = sp.LIFParams.spikingjelly(surrogate=name)
+    j, v0 = inputs((150,), 9)
+    gk = jax.grad(loss_fn(p, "interpret"), (0, 1))(j, v0)
+    gx = jax.grad(loss_fn(p, "xla"), (0, 1))(j, v0)
+    for a, b in zip(gk, gx):
+        assert rel_err(a, b) < 1e-5
+
+
+@pytest.mark.parametrize("kind,kw", [PRESETS[0], PRESETS[2], PRESETS[9], PRESETS[10]])
+@pytest.mark.parametrize("backend", ["xla", "interpret"])
+def test_lean_bf16_residuals_within_documented_tolerance(kind, kw, backend):
+    p = make(kind, kw)
+    j, v0 = inputs((4, 64), 32)
+    exact = jax.grad(loss_fn(p, "xla", "exact"), (0, 1))(j, v0)
+    lean = jax.grad(loss_fn(p, backend, "bf16"), (0, 1))(j, v0)
+    for a, b in zip(lean, exact):
+        assert rel_err(a, b) < LEAN_RTOL
+
+
+def test_lean_residuals_keep_every_spike():
+    """The bf16 residual keeps the sign class of h - thr, so the backward sees the forward's spikes."""
+    for foe in (False, True):
+        x = jnp.float32([1e-45, -1e-45, 0.0, -0.0, 1e-39, -1e-39, 3e-3, -3e-3, 1.0001, -1.0001])
+        s = (x >= 0) if foe else (x > 0)
+        from surrogate_pallas.kernels.lif_math import encode_residual
+        xb = encode_residual(x, s.astype(jnp.float32), jnp.bfloat16, foe).astype(jnp.float32)
+        np.testing.assert_array_equal((xb >= 0) if foe else (xb > 0), s)
+
+
+def test_cell_sequence_equals_repeated_steps():
+    p = sp.LIFParams.ngclearn(tau_m=10.0, integration_type="midpoint", refract_time=3.0, theta_plus=0.3,
+                              tau_theta=100.0, dt=0.5)
+    shape, T = (3, 77), 23
+    st0 = p.init_state(shape)
+    j = jax.random.uniform(KEY, (T, *shape)) * 45
+    for backend in ("xla", "interpret"):
+        st, out = sp.lif_sequence(j, st0, p, t0=2.0, backend=backend, with_surrogate=True,
+                                  block_sizes=sp.BlockSizes(time_chunk=5))
+        stt = st0
+        for t in range(T):
+            stt, o = sp.lif_step(stt, j[t], p, t=2.0 + t * 0.5, backend="xla")
+            np.testing.assert_array_equal(np.asarray(out.s[t]), np.asarray(o.s))
+            np.testing.assert_allclose(out.surrogate[t], o.surrogate, rtol=1e-6, atol=1e-9)
+        for a, b in zip(st, stt):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-5)
+        assert float(out.s.sum()) > 10
+
+
+@pytest.mark.parametrize("T,chunk", [(1, None), (11, 4), (8, 8), (13, 32), (0, None)])
+@pytest.mark.parametrize("shape", [(1,), (129,), (2, 3, 50)])
+def test_ragged_sizes_and_lengths(T, chunk, shape):
+    p = sp.LIFParams.snntorch_leaky(0.9, reset_mechanism="zero")
+    j, v0 = inputs(shape, T)
+    bs = sp.BlockSizes(time_chunk=chunk)
+    a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret", block_sizes=bs)
+    b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla")
+    assert a[1].s.shape == (T, *shape)
+    np.testing.assert_array_equal(np.asarray(a[1].s), np.asarray(b[1].s))
+    np.testing.assert_allclose(a[0].v, b[0].v, rtol=1e-6)
+    if T:
+        f = lambda backend: jax.grad(lambda j, v: jnp.sum(sp.lif_sequence(
+            j, sp.LIFState(v), p, backend=backend, residuals="exact", block_sizes=bs)[1].s * j), (0, 1))(j, v0)
+        for x, y in zip(f("interpret"), f("xla")):
+            assert rel_err(x, y) < 1e-5
+    else:
+        np.testing.assert_array_equal(a[0].v, v0)
+
+
+@pytest.mark.parametrize("spike_dtype", [jnp.int8, jnp.bfloat16, jnp.float16])
+def test_spike_storage(spike_dtype):
+    p = sp.LIFParams.spikingjelly()
+    j, v0 = inputs((300,), 10)
+    _, a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret", spike_dtype=spike_dtype)
+    _, b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla")
+    assert a.s.dtype == spike_dtype
+    np.testing.assert_array_equal(np.asarray(a.s, np.float32), np.asarray(b.s))
+    if spike_dtype != jnp.int8:
+        g = jax.grad(lambda j: jnp.sum(sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret",
+                                                       spike_dtype=spike_dtype)[1].s.astype(jnp.float32)))(j)
+        assert float(jnp.abs(g).sum()) > 0
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_low_precision_inputs(dtype):
+    p = sp.LIFParams.spikingjelly(v_reset=None)
+    j, v0 = inputs((2, 100), 12)
+    j, v0 = j.astype(dtype), v0.astype(dtype)
+    a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret")
+    b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla")
+    assert a[1].s.dtype == dtype and a[0].v.dtype == dtype
+    np.testing.assert_array_equal(np.asarray(a[1].s, np.float32), np.asarray(b[1].s, np.float32))
+    ga = jax.grad(lambda j: jnp.sum(sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret")[1].s))(j)
+    assert ga.dtype == dtype
+
+
+def test_vmap_and_checkpoint():
+    p = sp.LIFParams.snntorch_leaky(0.9)
+    j, v0 = inputs((5, 140), 10)
+    f = lambda j, v: sp.lif_sequence(j, sp.LIFState(v), p, backend="interpret")
+    vm = jax.vmap(f, in_axes=(1, 0), out_axes=(0, 1))(j, v0)
+    full = f(j, v0)
+    np.testing.assert_array_equal(np.asarray(vm[1].s), np.asarray(full[1].s))
+    g1 = jax.grad(lambda j: jnp.sum(jax.vmap(f, in_axes=(1, 0), out_axes=(0, 1))(j, v0)[1].s * j))(j)
+    g2 = jax.grad(jax.checkpoint(lambda j: jnp.sum(f(j, v0)[1].s * j)))(j)
+    assert rel_err(g1, g2) < 1e-5
+
+
+# ----------------------------------------------------------------------------- TPU race detection
+@pytest.mark.parametrize("which", ["fwd", "bwd", "tan"])
+def test_tpu_kernels_under_race_detecting_interpreter(which):
+    p = sp.LIFParams.snntorch_leaky(0.9, reset_mechanism="zero", reset_delay=False)
+    T, shape = 12, (40, 128)
+    j, v0 = inputs(shape, T)
+    if which == "fwd":
+        spec = specs.train_forward(p, True, jnp.bfloat16, True)
+        args = ((j,), (v0,), (), ())
+        dts = (jnp.float32, jnp.bfloat16, jnp.int8, jnp.float32)
+    else:
+        x = (j - 1.0).astype(jnp.bfloat16)
+        r = (jax.random.uniform(KEY, j.shape) > 0.7).astype(jnp.int8)
+        spec = specs.train_backward(p) if which == "bwd" else specs.train_tangent(p)
+        args = ((x, r, jax.random.normal(KEY, j.shape)), (v0,), (), ())
+        dts = (jnp.float32,)
+    bs = sp.BlockSizes(block_rows=32, time_chunk=5)  # 2 row blocks (after padding) x 3 time chunks
+    got = kernels.run(spec, "interpret_tpu", *args, dts, (jnp.float32,), bs)
+    want = reference.run(spec, *args, dts, (jnp.float32,))
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=1e-6, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- memory
+def residual_bytes_per_neuron_step(p, T, shape, **kw):
+    j, v0 = inputs(shape, T)
+    f = lambda j, v: jnp.sum(sp.lif_sequence(j, sp.LIFState(v), p, **kw)[1].s) + jnp.sum(v)
+    res = saved_residuals(f, j, v0)
+    total = sum(np.prod(aval.shape) * aval.dtype.itemsize for aval, _ in res)
+    return total / (T * np.prod(shape))
+
+
+@pytest.mark.parametrize("backend", ["xla", "interpret"])
+def test_default_mode_saves_at_most_two_bytes_per_neuron_step(backend):
+    for p in (sp.LIFParams.spikingjelly(), sp.LIFParams.snntorch_leaky(0.9)):
+        b = residual_bytes_per_neuron_step(p, 64, (4, 256), backend=backend)
+        assert b <= 2.0, b
+    exact = residual_bytes_per_neuron_step(sp.LIFParams.spikingjelly(), 64, (4, 256), backend=backend,
+                                           residuals="exact")
+    assert 4.0 <= exact <= 4.1
+    zero = residual_bytes_per_neuron_step(sp.LIFParams.snntorch_leaky(0.9, reset_mechanism="zero"), 64, (4, 256),
+                                          backend=backend)
+    assert zero <= 3.0
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_input():
+    p = sp.LIFParams.spikingjelly()
+    with pytest.raises(ValueError, match=r"state.v: expected shape \(4,\) \(from j_seq.shape\[1:\]\), got \(5,\)"):
+        sp.lif_sequence(jnp.zeros((3, 4)), sp.LIFState(jnp.zeros(5)), p)
+    with pytest.raises(ValueError, match="j_seq: expected a time-major array"):
+        sp.lif_sequence(jnp.float32(1.0), sp.LIFState(jnp.zeros(())), p)
+    with pytest.raises(ValueError, match="tau: must be > 1"):
+        sp.LIFParams.spikingjelly(tau=1.0)
+    with pytest.raises(ValueError, match="tau: must be > 1"):
+        sp.LIFParams.spikingjelly(tau=0.5)
+    with pytest.raises(ValueError, match=r"beta: must be in \[0, 1\]"):
+        sp.LIFParams.snntorch_leaky(1.2)
+    with pytest.raises(ValueError, match=r"beta: must be in \[0, 1\]"):
+        sp.LIFParams.snntorch_leaky(-0.1)
+    with pytest.raises(ValueError, match="reset_mechanism: expected"):
+        sp.LIFParams.snntorch_leaky(0.9, reset_mechanism="hard")
+    with pytest.raises(ValueError, match="secant_lif"):
+        sp.LIFParams.spikingjelly(surrogate="secant_lif")
+    with pytest.raises(ValueError, match="unknown surrogate"):
+        sp.LIFParams.snntorch_leaky(0.9, surrogate="nope")
+    with pytest.raises(ValueError, match="residuals: expected one of"):
+        sp.lif_sequence(jnp.zeros((3, 4)), sp.LIFState(jnp.zeros(4)), p, residuals="fp8")
+    with pytest.raises(TypeError, match="state: expected a LIFState"):
+        sp.lif_sequence(jnp.zeros((3, 4)), jnp.zeros(4), p)
+
+
+def test_nan_and_inf_behave_as_the_oracle():
+    p = sp.LIFParams.spikingjelly()
+    j = jnp.float32([[jnp.nan, jnp.inf, -jnp.inf, 0.5], [0.5, 0.5, 0.5, 3.0]])
+    v0 = jnp.zeros(4)
+    a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret")
+    b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla")
+    np.testing.assert_array_equal(np.asarray(a[1].s), np.asarray(b[1].s))
+    np.testing.assert_array_equal(np.asarray(a[0].v), np.asarray(b[0].v))
