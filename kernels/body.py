@@ -33,6 +33,8 @@ def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, load=
         t_index = t_offset + k
         vals = tuple(load(r, k) for r in seq_in)
         new, outs = spec.step(consts, tiles, carry, vals, t_index)
+        if spec.finalize is not None:
+            outs = spec.finalize(outs)
         for r, o in zip(seq_out, outs):
             r[k] = o.astype(r.dtype)
         if padded:

@@ -35,6 +35,10 @@ class Spec:
     n_tiles: int = 0
     n_seq_out: int = 1
     reverse: bool = False
+    # Elementwise encoding of the step's outputs for storage.  Kernels apply it every step;
+    # the reference applies it once to the stacked sequence (XLA:CPU converts to bf16 slowly
+    # inside loop bodies, and it is elementwise, so the result is the same).
+    finalize: Callable | None = None
 
 
 def needs_reset_bit(p) -> bool:
@@ -63,15 +67,20 @@ def train_forward(p, save_residuals: bool, residual_dtype, with_surrogate: bool)
         v, s, x, r = lif_math.train_forward(p, carry[0], seq[0])
         outs = [s]
         if save_residuals:
-            outs.append(lif_math.encode_residual(x, s, residual_dtype, p.fire_on_equal))
+            outs.append(x)
         if with_r:
             outs.append(r)
         if with_surrogate:
             outs.append(p.surrogate.grad(x))
         return (v,), tuple(outs)
 
+    def finalize(outs):
+        s, x, *rest = outs
+        return (s, lif_math.encode_residual(x, s, residual_dtype, p.fire_on_equal), *rest)
+
     return Spec("lif_train_fwd", step, n_seq_in=1, n_state=1,
-                n_seq_out=1 + save_residuals + with_r + with_surrogate)
+                n_seq_out=1 + save_residuals + with_r + with_surrogate,
+                finalize=finalize if save_residuals else None)
 
 
 def _residuals(p, seq):

@@ -8,6 +8,7 @@ import numpy as np
 from ._checks import as_float_array, check_shape, spike_dtype as _spike_dtype
 from .kernels.layout import BlockSizes
 from .params import LIFOut, LIFParams, LIFState
+from . import sharding
 from .primitives import BACKENDS, GPU_BACKENDS, bind, lif_cell_p, lif_train_fwd_p
 
 RESIDUALS = {"bf16": jnp.dtype(jnp.bfloat16), "exact": jnp.dtype(jnp.float32)}
@@ -81,22 +82,29 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
     if residuals not in RESIDUALS:
         raise ValueError(f"residuals: expected one of {tuple(RESIDUALS)}, got {residuals!r}")
     common = dict(lif=params, backend=backend, gpu_backend=gpu_backend, block_sizes=block_sizes)
+    names, consts = _consts(params, pop) if params.is_cell else ((), [])
+    n_out = 1 + bool(with_surrogate)
     if params.is_cell:
-        names, consts = _consts(params, pop)
-        surr_dtype = j_seq.dtype
-        outs = bind(
-            lif_cell_p, j_seq, *fields, *consts, jnp.asarray(t0, jnp.float32), array_names=names,
-            with_surrogate=bool(with_surrogate),
-            seq_out_dtypes=(s_dtype,) + ((surr_dtype,) if with_surrogate else ()),
-            state_out_dtypes=tuple(f.dtype for f in fields), **common)
-        n = 1 + bool(with_surrogate)
-        return LIFState(*outs[n:]), LIFOut(outs[0], outs[1] if with_surrogate else None)
-    outs = bind(
-        lif_train_fwd_p, j_seq, fields[0], save_residuals=False, residual_dtype=RESIDUALS[residuals],
-        with_surrogate=bool(with_surrogate),
-        seq_out_dtypes=(s_dtype,) + ((j_seq.dtype,) if with_surrogate else ()),
-        state_out_dtypes=(fields[0].dtype,), **common)
-    return LIFState(outs[-1]), LIFOut(outs[0], outs[1] if with_surrogate else None)
+        def core(j_seq, *rest):
+            *state_and_consts, t = rest
+            return tuple(bind(lif_cell_p, j_seq, *state_and_consts, t, array_names=names,
+                        with_surrogate=bool(with_surrogate),
+                        seq_out_dtypes=(s_dtype,) + ((j_seq.dtype,) if with_surrogate else ()),
+                        state_out_dtypes=tuple(f.dtype for f in fields), **common))
+    else:
+        def core(j_seq, v, t):
+            return tuple(bind(lif_train_fwd_p, j_seq, v, save_residuals=False, residual_dtype=RESIDUALS[residuals],
+                        with_surrogate=bool(with_surrogate),
+                        seq_out_dtypes=(s_dtype,) + ((j_seq.dtype,) if with_surrogate else ()),
+                        state_out_dtypes=(v.dtype,), **common))
+    consts = [jnp.broadcast_to(c, pop) for c in consts]
+    args = (j_seq, *fields, *consts, jnp.asarray(t0, jnp.float32))
+    sharded = sharding.population_sharding([j_seq], [*fields, *consts]) if backend != "interpret_tpu" else None
+    if sharded is not None:
+        mesh, spec = sharded
+        core = sharding.per_shard(core, mesh, spec, 1, len(fields) + len(consts), 1, n_out, len(fields))
+    outs = core(*args)
+    return LIFState(*outs[n_out:]), LIFOut(outs[0], outs[1] if with_surrogate else None)
 
 
 def lif_step(state: LIFState, j, params: LIFParams, *, t=0.0, backend: str = "auto", gpu_backend: str = "triton",

@@ -1,0 +1,352 @@
+"""Benchmarks as a product: roofline-normalised timings and a regression gate.
+
+``python -m surrogate_pallas.bench`` (or ``surrogate-pallas bench``) runs a
+matrix of cases, prints backend x case with time, throughput, the fraction of
+a same-run device copy of the same bytes (the roofline), and the speed-up over
+a plain ``lax.scan`` + ``custom_vjp`` baseline; ``--json`` writes it,
+``--save NAME`` stores it under benchmarks/baselines/, and ``--compare FILE
+--max-regression 10%`` exits 1 naming every case whose roofline fraction or
+speed-up fell by more than that (ratios survive a change of machine; absolute
+times do not).  Bytes per neuron-step follow shared/SPEC.md section 4.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from . import baselines
+from .api import lif_sequence, lif_step
+from .params import LIFParams, LIFState
+from .spike import spike_and_grad
+
+OPS = ("step", "seq_fwd", "seq_fwdbwd", "spike_and_grad")
+SEQ_MODELS = {"seq_fwd": ("spikingjelly", "snntorch", "ngclearn"), "seq_fwdbwd": ("spikingjelly", "snntorch")}
+SURROGATE_CASES = ("atan", "sigmoid", "fast_sigmoid")
+BASELINE = "scan"
+ITEMSIZE = {"float32": 4, "bfloat16": 2, "float16": 2, "int8": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    op: str
+    model: str
+    n: int
+    T: int
+    dtype: str = "float32"
+    backend: str = "xla"
+    spike_dtype: str | None = None
+
+    @property
+    def id(self) -> str:
+        s = f"{self.op}/{self.model}/n={self.n}/T={self.T}/{self.dtype}"
+        return s + (f"/s={self.spike_dtype}" if self.spike_dtype else "")
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}|{self.backend}"
+
+
+def bytes_per_neuron_step(case: Case) -> float:
+    """Bytes moved per neuron-step by the fused kernels (shared/SPEC.md section 4)."""
+    it = ITEMSIZE[case.dtype]
+    sit = ITEMSIZE[case.spike_dtype or case.dtype]
+    if case.op == "step":  # read j, v, rfr, thr_theta, tols; write them back, s and surrogate
+        return 5 * it + 4 * it + sit + it
+    if case.op == "spike_and_grad":  # read v, write s and sg
+        return it + sit + it
+    if case.op == "seq_fwd":  # read j_t, write s_t (and the surrogate for the cell)
+        return it + sit + (it if case.model == "ngclearn" else 0)
+    # forward saving a 2-byte residual, then backward reading dL/ds and it, writing dL/dj
+    return (it + sit + 2) + (sit + 2 + it)
+
+
+def platform_backends(platform: str) -> tuple[str, ...]:
+    return {"gpu": ("xla", "triton", "mosaic", BASELINE), "cuda": ("xla", "triton", "mosaic", BASELINE),
+            "tpu": ("xla", "pallas", BASELINE)}.get(platform, ("xla", BASELINE))
+
+
+def _lib_kw(backend):
+    if backend in ("triton", "mosaic"):
+        return dict(backend="pallas", gpu_backend=backend)
+    return dict(backend=backend)
+
+
+def _params(model):
+    return {"spikingjelly": LIFParams.spikingjelly(), "snntorch": LIFParams.snntorch_leaky(0.9),
+            "ngclearn": LIFParams.ngclearn(tau_m=10.0)}[model]
+
+
+def build(case: Case):
+    """A jitted function and its arguments for ``case``."""
+    dt = jnp.dtype(case.dtype)
+    key = jax.random.PRNGKey(0)
+    shape = (case.T, case.n)
+    if case.op == "spike_and_grad":
+        v = (jax.random.normal(key, (case.n,)) * 2).astype(dt)
+        return jax.jit(lambda v: spike_and_grad(v, 0.5, case.model)), (v,)
+    p = _params(case.model)
+    if case.model == "ngclearn":
+        j = (jax.random.uniform(key, shape) * 30).astype(dt)
+        st = p.init_state((case.n,), dt)
+        if case.op == "step":
+            if case.backend == BASELINE:
+                f = lambda st, j: baselines.ngclearn_scan(j[None], st)
+            else:
+                f = lambda st, j: lif_step(st, j, p, t=1.0, spike_dtype=case.spike_dtype, **_lib_kw(case.backend))
+            return jax.jit(f), (st, j[0])
+        if case.backend == BASELINE:
+            f = lambda j, st: baselines.ngclearn_scan(j, st)
+        else:
+            f = lambda j, st: lif_sequence(j, st, p, with_surrogate=True, spike_dtype=case.spike_dtype,
+                                           **_lib_kw(case.backend))
+        return jax.jit(f), (j, st)
+    j = (0.6 + jax.random.normal(key, shape)).astype(dt)
+    v0 = jnp.zeros((case.n,), dt)
+    if case.backend == BASELINE:
+        plain = {"spikingjelly": baselines.spikingjelly_scan, "snntorch": baselines.snntorch_scan}[case.model]
+        fwd = lambda j, v: plain(j, v)
+    else:
+        def fwd(j, v):
+            st, out = lif_sequence(j, LIFState(v), p, spike_dtype=case.spike_dtype, **_lib_kw(case.backend))
+            return out.s, st.v
+    if case.op == "seq_fwd":
+        return jax.jit(fwd), (j, v0)
+    loss = lambda j, v: jnp.sum(fwd(j, v)[0].astype(jnp.float32)) + jnp.sum(fwd(j, v)[1].astype(jnp.float32))
+    return jax.jit(jax.grad(loss, (0, 1))), (j, v0)
+
+
+def measure(fn, args, min_time=0.05, repeats=5) -> float:
+    """Median seconds per call: compiled and warmed up first, every timed batch blocked on."""
+    jax.block_until_ready(fn(*args))
+    jax.block_until_ready(fn(*args))
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    once = max(time.perf_counter() - t, 1e-7)
+    k = max(1, int(min_time / repeats / once))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = None
+        for _ in range(k):
+            out = fn(*args)
+        jax.block_until_ready(out)
+        times.append((time.perf_counter() - t) / k)
+    times.sort()
+    return times[len(times) // 2]
+
+
+_COPY_CACHE: dict[int, float] = {}
+
+
+def copy_seconds(nbytes: int, min_time=0.05) -> float:
+    """Time of a same-run device copy moving ``nbytes`` (half read, half written)."""
+    n = max(1, int(nbytes // 8))
+    if n not in _COPY_CACHE:
+        x = jnp.ones((n,), jnp.float32)
+        _COPY_CACHE[n] = measure(jax.jit(lambda x: x + 1.0), (x,), min_time)
+    return _COPY_CACHE[n]
+
+
+def matrix(full=False, sizes=None, steps=None, dtypes=None, ops=None, backends=None, spike_dtypes=None):
+    platform = jax.default_backend()
+    sizes = sizes or ([2**12, 2**16, 2**20, 2**24] if full else [2**12, 2**17])
+    steps = steps or ([8, 64, 256] if full else [64])
+    dtypes = dtypes or (["float32", "bfloat16"] if full else ["float32"])
+    ops = ops or OPS
+    backends = backends or platform_backends(platform)
+    spike_dtypes = spike_dtypes or ([None, "int8"] if full else [None])
+    cases = []
+    for op in ops:
+        models = ("ngclearn",) if op == "step" else SURROGATE_CASES if op == "spike_and_grad" else SEQ_MODELS[op]
+        for model in models:
+            for n in sizes:
+                for T in ([1] if op in ("step", "spike_and_grad") else steps):
+                    for dtype in dtypes:
+                        for sdt in spike_dtypes:
+                            for b in backends:
+                                if op == "spike_and_grad" and b != "xla":
+                                    continue  # an elementwise jnp op: XLA fuses it; no kernel, no baseline
+                                if b == BASELINE and (sdt or dtype != "float32"):
+                                    continue  # the baseline is what a user writes: f32 with f32 spikes
+                                cases.append(Case(op, model, n, T, dtype, b, sdt))
+    return cases
+
+
+def run(cases, min_time=0.05, max_bytes=None, progress=True):
+    """Time every case; returns result dicts.  Cases over ``max_bytes`` of inputs are left out (reported)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the CLI extra brings tqdm; the library works without it
+        tqdm = None
+    max_bytes = max_bytes or _default_max_bytes()
+    results, baseline_time = [], {}
+    bar = tqdm(cases, desc="bench", unit="case", disable=not progress, file=sys.stderr) if tqdm else cases
+    for case in bar:
+        bpns = bytes_per_neuron_step(case)
+        total = bpns * case.n * case.T
+        if total * 4 > max_bytes:
+            results.append(dict(key=case.key, id=case.id, backend=case.backend, left_out=f"needs ~{total * 4 / 2**30:.1f} GiB"))
+            continue
+        if tqdm:
+            bar.set_postfix_str(case.key[-48:])
+        fn, args = build(case)
+        t = measure(fn, args, min_time)
+        t_copy = copy_seconds(int(total), min_time)
+        if case.backend == BASELINE:
+            baseline_time[case.id] = t
+        results.append(dict(
+            key=case.key, id=case.id, **dataclasses.asdict(case), time_s=t,
+            neuron_steps_per_s=case.n * case.T / t, bytes_per_neuron_step=bpns, achieved_GBps=total / t / 1e9,
+            copy_GBps=total / t_copy / 1e9, roofline_fraction=t_copy / t))
+        del fn, args
+    for r in results:
+        base = baseline_time.get(r["id"])
+        if "time_s" in r:
+            r["speedup_vs_scan"] = None if base is None or r["backend"] == BASELINE else base / r["time_s"]
+    return results
+
+
+def _default_max_bytes():
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+        limit = stats.get("bytes_limit")
+    except Exception:  # CPU devices have no memory stats
+        limit = None
+    if limit:
+        return int(limit * 0.5)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.25)
+    except (ValueError, OSError):
+        return 4 * 2**30
+
+
+def meta():
+    d = jax.devices()[0]
+    import jaxlib
+    return dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                platform=jax.default_backend(), device=getattr(d, "device_kind", str(d)),
+                jax=jax.__version__, jaxlib=jaxlib.__version__, python=sys.version.split()[0])
+
+
+def table(results) -> str:
+    head = f"{'case':<44} {'backend':<8} {'time':>10} {'Gn-steps/s':>11} {'GB/s':>8} {'roofline':>8} {'vs scan':>8}"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        if "left_out" in r:
+            lines.append(f"{r['id']:<44} {r['backend']:<8} left out: {r['left_out']}")
+            continue
+        t = r["time_s"]
+        ts = f"{t * 1e3:.3f} ms" if t >= 1e-3 else f"{t * 1e6:.1f} us"
+        sp = "-" if r.get("speedup_vs_scan") is None else f"{r['speedup_vs_scan']:.2f}x"
+        lines.append(f"{r['id']:<44} {r['backend']:<8} {ts:>10} {r['neuron_steps_per_s'] / 1e9:>11.3f} "
+                     f"{r['achieved_GBps']:>8.1f} {r['roofline_fraction']:>8.1%} {sp:>8}")
+    return "\n".join(lines)
+
+
+def parse_fraction(text: str) -> float:
+    text = str(text).strip()
+    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    if not 0 <= value < 1:
+        raise ValueError(f"--max-regression: expected a fraction in [0, 1) such as 10% or 0.1, got {text!r}")
+    return value
+
+
+def compare(baseline: dict, current: dict, max_regression: float):
+    """Cases whose roofline fraction or speed-up over the scan fell by more than ``max_regression``.
+
+    Returns a list of (key, metric, baseline value, current value).
+    """
+    base = {r["key"]: r for r in baseline["results"] if "time_s" in r}
+    out = []
+    for r in current["results"]:
+        b = base.get(r.get("key"))
+        if b is None or "time_s" not in r:
+            continue
+        for metric in ("roofline_fraction", "speedup_vs_scan"):
+            old, new = b.get(metric), r.get(metric)
+            if old is not None and new is not None and new < old * (1.0 - max_regression):
+                out.append((r["key"], metric, old, new))
+    return out
+
+
+def _ints(text):
+    out = []
+    for x in text.split(","):
+        base, _, exp = x.strip().partition("**")
+        out.append(int(base) ** int(exp) if exp else int(base))
+    return out
+
+
+def parser(prog="surrogate-pallas bench"):
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    ap.add_argument("--full", action="store_true", help="the full matrix (sizes 2^12..2^24, T 8/64/256, f32+bf16)")
+    ap.add_argument("--sizes", type=_ints, help="comma-separated neuron counts, e.g. 4096,2**20")
+    ap.add_argument("--steps", type=_ints, help="comma-separated T values")
+    ap.add_argument("--dtypes", type=lambda s: s.split(","), help="float32,bfloat16")
+    ap.add_argument("--spike-dtypes", type=lambda s: [None if x in ("", "same") else x for x in s.split(",")],
+                    help="spike storage: same,int8,bfloat16")
+    ap.add_argument("--ops", type=lambda s: s.split(","), help=",".join(OPS))
+    ap.add_argument("--backends", type=lambda s: s.split(","), help="default: every backend on this platform")
+    ap.add_argument("--min-time", type=float, default=0.05, help="seconds of timed calls per case")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--save", metavar="NAME", help="store the results as benchmarks/baselines/NAME.json")
+    ap.add_argument("--baseline-dir", type=Path, default=Path("benchmarks/baselines"))
+    ap.add_argument("--compare", type=Path, metavar="BASELINE.json", help="gate on a saved baseline")
+    ap.add_argument("--max-regression", default="10%", help="allowed drop of a ratio, e.g. 10%% (default)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def main(argv=None, prog="surrogate-pallas bench") -> int:
+    args = parser(prog).parse_args(argv)
+    try:
+        max_reg = parse_fraction(args.max_regression)
+        for op in args.ops or ():
+            if op not in OPS:
+                raise ValueError(f"--ops: unknown op {op!r}; expected some of {', '.join(OPS)}")
+        for d in (args.dtypes or []) + [d for d in (args.spike_dtypes or []) if d]:
+            if d not in ITEMSIZE:
+                raise ValueError(f"--dtypes/--spike-dtypes: unknown dtype {d!r}; expected some of {', '.join(ITEMSIZE)}")
+        for n in (args.sizes or []) + (args.steps or []):
+            if n <= 0:
+                raise ValueError(f"--sizes/--steps: must be positive, got {n}")
+        baseline = json.loads(args.compare.read_text()) if args.compare else None
+    except (ValueError, OSError, json.JSONDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cases = matrix(args.full, args.sizes, args.steps, args.dtypes, args.ops, args.backends, args.spike_dtypes)
+    results = run(cases, args.min_time, progress=not args.quiet)
+    doc = dict(meta=meta(), results=results)
+    print(f"# {doc['meta']['device']} ({doc['meta']['platform']}), jax {doc['meta']['jax']}")
+    print(table(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=1))
+    if args.save:
+        path = args.baseline_dir / f"{args.save}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=1))
+        print(f"saved baseline {path}")
+    if baseline is not None:
+        bad = compare(baseline, doc, max_reg)
+        for key, metric, old, new in bad:
+            print(f"REGRESSION {key}: {metric} {old:.3f} -> {new:.3f}")
+        if bad:
+            print(f"{len(bad)} regression(s) beyond {max_reg:.0%}", file=sys.stderr)
+            return 1
+        print(f"no regression beyond {max_reg:.0%} against {args.compare}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m surrogate_pallas.bench"))
