@@ -1,0 +1,180 @@
+"""The ``surrogate-pallas`` command: ``train``, ``simulate`` and ``bench``."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+from .surrogates import SURROGATES
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {v}")
+        return v
+    return parse
+
+
+def _positive_float(name):
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {v}")
+        return v
+    return parse
+
+
+def _out_dir(path: Path | None, kind: str) -> Path:
+    path = path or Path("runs") / f"{kind}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise SystemExit(f"error: --out: cannot write to {path}: {e.strerror or e}")
+    return path
+
+
+def _check_choice(flag, value, choices):
+    if value not in choices:
+        raise SystemExit(f"error: {flag}: unknown value {value!r}; expected one of {', '.join(choices)}")
+
+
+def cmd_train(args):
+    from . import plots
+    from .train import ENCODINGS, NEURONS, READOUTS, TrainConfig, train
+
+    _check_choice("--neuron", args.neuron, NEURONS)
+    _check_choice("--surrogate", args.surrogate, [s for s in SURROGATES if s != "secant_lif"])
+    _check_choice("--encoding", args.encoding, ENCODINGS)
+    _check_choice("--readout", args.readout, READOUTS)
+    out = _out_dir(args.out, "train")
+    cfg = TrainConfig(neuron=args.neuron, surrogate=args.surrogate, backend=args.backend, epochs=args.epochs,
+                      steps=args.steps, hidden=args.hidden, batch=args.batch, lr=args.lr, encoding=args.encoding,
+                      readout=args.readout, seed=args.seed, limit=args.limit)
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.epochs, desc="train", unit="epoch", file=sys.stderr, disable=args.quiet)
+    metrics = {"config": vars(cfg), "history": None}
+
+    def on_epoch(history, params, predict):
+        metrics["history"] = history
+        plots.save_json(out / "metrics.json", metrics)  # atomic: an interrupt leaves the last good copy
+        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", train=f"{history['train_accuracy'][-1]:.3f}",
+                        test=f"{history['test_accuracy'][-1]:.3f}")
+        bar.update(1)
+
+    try:
+        params, history, predict, (xte, yte) = train(cfg, on_epoch)
+    except KeyboardInterrupt:
+        bar.close()
+        if metrics["history"]:
+            plots.curves(metrics["history"], out / "curves.png")
+        print(f"\ninterrupted; metrics and plots so far are in {out}", file=sys.stderr)
+        return 130
+    bar.close()
+    import jax
+    import numpy as np
+
+    _, hidden = predict(params, xte[:6], jax.random.PRNGKey(1))
+    plots.raster(np.swapaxes(np.asarray(hidden), 0, 1)[:6], out / "hidden_raster.png",
+                 f"hidden-layer spikes ({cfg.neuron}, {cfg.surrogate})", labels=[f"digit {d}" for d in yte[:6]])
+    plots.curves(history, out / "curves.png")
+    metrics.update(test_accuracy=history["test_accuracy"][-1], seconds=history["seconds"][-1],
+                   platform=jax.default_backend())
+    plots.save_json(out / "metrics.json", metrics)
+    print(f"outputs: {out}")
+    print(f"test accuracy: {history['test_accuracy'][-1]:.4f}")
+    return 0
+
+
+def cmd_simulate(args):
+    from tqdm import tqdm
+
+    from . import plots
+    from .simulate import simulate
+
+    out = _out_dir(args.out, "simulate")
+    bar = tqdm(total=None, desc="simulate", unit="chunk", file=sys.stderr, disable=args.quiet)
+
+    def progress(done, total):
+        bar.total = total
+        bar.update(done - bar.n)
+
+    res, sample = simulate(args.neurons, args.steps, min(args.chunk, args.steps), args.backend, args.seed,
+                           min(args.compare_steps, args.steps), progress)
+    bar.close()
+    plots.raster(sample, out / "raster.png", f"{res['neurons']:,} LIF neurons, first 100 shown",
+                 dt_label="step (1 ms)")
+    plots.save_json(out / "metrics.json", res)
+    print(f"outputs: {out}")
+    print(f"neurons x steps: {res['neurons']:,} x {res['steps']:,} on {res['platform']} ({res['backend']})")
+    print(f"spike rate: {res['rate_hz']:.2f} Hz ({res['rate_per_step']:.4f} spikes per neuron-step)")
+    print(f"library (time-fused lif_sequence): {res['library_neuron_steps_per_s'] / 1e6:,.1f} M neuron-steps/s")
+    print(f"plain per-step JAX loop:           {res['per_step_loop_neuron_steps_per_s'] / 1e6:,.1f} M neuron-steps/s")
+    print(f"speed-up: {res['speedup']:.2f}x")
+    return 0
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="surrogate-pallas", description="Fused LIF kernels for SNNs on JAX.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    backends = ("auto", "xla", "pallas", "interpret")
+    t = sub.add_parser("train", help="train a 2-layer SNN on the bundled handwritten digits")
+    t.add_argument("--neuron", default="snntorch", help="snntorch | spikingjelly | ngclearn")
+    t.add_argument("--surrogate", default="atan", help="any registry name, e.g. atan, sigmoid, fast_sigmoid")
+    t.add_argument("--backend", default="auto", choices=backends)
+    t.add_argument("--epochs", type=_positive_int("--epochs"), default=30)
+    t.add_argument("--steps", type=_positive_int("--steps"), default=16, help="time steps per digit")
+    t.add_argument("--hidden", type=_positive_int("--hidden"), default=256)
+    t.add_argument("--batch", type=_positive_int("--batch"), default=128)
+    t.add_argument("--lr", type=_positive_float("--lr"), default=2e-3)
+    t.add_argument("--encoding", default="rate", help="rate | latency")
+    t.add_argument("--readout", default="membrane", help="membrane | count")
+    t.add_argument("--limit", type=_positive_int("--limit"), default=None, help="use only N training digits")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", type=Path, default=None, help="output folder (default runs/train-<time>)")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(fn=cmd_train)
+    s = sub.add_parser("simulate", help="simulate a large ngclearn-style LIF population")
+    s.add_argument("--neurons", type=_positive_int("--neurons"), default=1_000_000)
+    s.add_argument("--steps", type=_positive_int("--steps"), default=1000)
+    s.add_argument("--chunk", type=_positive_int("--chunk"), default=100, help="steps per fused launch")
+    s.add_argument("--compare-steps", type=_positive_int("--compare-steps"), default=100,
+                   help="steps timed for the per-step loop")
+    s.add_argument("--backend", default="auto", choices=backends)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, default=None, help="output folder (default runs/simulate-<time>)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=cmd_simulate)
+    b = sub.add_parser("bench", help="kernel benchmarks and the regression gate (see --help)", add_help=False)
+    b.set_defaults(fn=None)
+    return ap
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        from .bench import main as bench_main
+        return bench_main(argv[1:])
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ValueError as e:  # bad settings found past argument parsing: a message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

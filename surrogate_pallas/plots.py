@@ -1,0 +1,69 @@
+"""PNG figures for the CLI (matplotlib, headless), and atomic file writes."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def atomic_write(path: Path, data: bytes | str):
+    """Write via a temporary file and rename, so an interrupt never leaves a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
+def save_json(path, obj):
+    atomic_write(path, json.dumps(obj, indent=1))
+
+
+def save_fig(fig, path):
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def curves(history, path):
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a.plot(history["epoch"], history["loss"], "o-")
+    a.set(xlabel="epoch", ylabel="training loss", title="loss")
+    b.plot(history["epoch"], history["train_accuracy"], "o-", label="train")
+    b.plot(history["epoch"], history["test_accuracy"], "s-", label="test")
+    b.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="accuracy")
+    b.legend()
+    save_fig(fig, path)
+
+
+def raster(spikes, path, title, labels=None, dt_label="time step"):
+    """spikes: [n_panels, T, N] (one panel per sample) or [T, N]."""
+    plt = _plt()
+    spikes = np.asarray(spikes, np.float32)
+    if spikes.ndim == 2:
+        spikes = spikes[None]
+    n = spikes.shape[0]
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 1, 3.2), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        t, k = np.nonzero(spikes[i])
+        ax.scatter(t, k, s=1.5, c="k", marker="|")
+        ax.set(xlim=(-0.5, spikes.shape[1] - 0.5), ylim=(-0.5, spikes.shape[2] - 0.5), xlabel=dt_label)
+        if labels is not None:
+            ax.set_title(str(labels[i]))
+    axes[0][0].set_ylabel("neuron")
+    fig.suptitle(title, y=1.04)
+    save_fig(fig, path)

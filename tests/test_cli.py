@@ -1,0 +1,98 @@
+"""Issue 7: the surrogate-pallas command (train, simulate, bench), end to end in subprocesses."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+ENV = dict(os.environ, JAX_PLATFORMS="cpu")
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "surrogate_pallas", *args], capture_output=True, text=True,
+                          env=ENV, timeout=timeout)
+
+
+def valid_png(path):
+    with Image.open(path) as im:
+        im.verify()
+        return im.format == "PNG"
+
+
+def test_train_tiny_reaches_well_above_chance(tmp_path):
+    out = tmp_path / "run"
+    r = run("train", "--epochs", "4", "--steps", "8", "--hidden", "64", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("test accuracy: ")]
+    assert len(line) == 1
+    acc = float(line[0].split(": ")[1])
+    assert acc > 0.5
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] == pytest.approx(acc, abs=1e-4) and len(metrics["history"]["loss"]) == 4
+    assert valid_png(out / "hidden_raster.png") and valid_png(out / "curves.png")
+
+
+def test_interpret_kernels_train_like_xla(tmp_path):
+    """The Pallas kernels (interpreted) train to the same accuracy as the jnp path: same numbers."""
+    accs = {}
+    for backend in ("xla", "interpret"):
+        r = run("train", "--epochs", "4", "--steps", "8", "--hidden", "64", "--limit", "768", "--batch", "64",
+                "--backend", backend,
+                "--neuron", "spikingjelly", "--out", str(tmp_path / backend), "--quiet")
+        assert r.returncode == 0, r.stderr[-2000:]
+        accs[backend] = json.loads((tmp_path / backend / "metrics.json").read_text())["history"]["test_accuracy"]
+    assert accs["interpret"] == pytest.approx(accs["xla"], abs=0.02)
+    assert accs["xla"][-1] > 0.5
+
+
+def test_simulate_tiny(tmp_path):
+    r = run("simulate", "--neurons", "3000", "--steps", "60", "--chunk", "20", "--compare-steps", "10",
+            "--out", str(tmp_path), "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "speed-up:" in r.stdout and "M neuron-steps/s" in r.stdout
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["rate_per_step"] > 0 and m["steps"] == 60 and m["neurons"] == 3000
+    assert valid_png(tmp_path / "raster.png")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--surrogate", "nope"], "--surrogate: unknown value 'nope'"),
+    (["train", "--neuron", "hodgkin"], "--neuron: unknown value 'hodgkin'"),
+    (["train", "--epochs", "0"], "--epochs must be a positive integer"),
+    (["train", "--epochs", "-3"], "--epochs must be a positive integer"),
+    (["train", "--hidden", "x"], "--hidden must be a positive integer"),
+    (["train", "--out", "/proc/forbidden/run"], "--out: cannot write to"),
+    (["simulate", "--neurons", "0"], "--neurons must be a positive integer"),
+    (["simulate", "--steps", "-1"], "--steps must be a positive integer"),
+    (["bench", "--max-regression", "150%"], "--max-regression"),
+    (["bench", "--ops", "nope"], "--ops: unknown op"),
+])
+def test_bad_input_is_a_message_not_a_traceback(args, message):
+    r = run(*args, timeout=60)
+    assert r.returncode != 0
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_interrupt_keeps_written_metrics(tmp_path):
+    """Ctrl-C during training: the metrics and curves written so far stay intact."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "surrogate_pallas", "train", "--epochs", "400", "--steps", "6",
+                             "--hidden", "32", "--out", str(out), "--quiet"], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "metrics.json").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["history"]["loss"]) >= 1
+    assert valid_png(out / "curves.png")
+    assert not list(out.glob(".*.tmp"))
