@@ -29,15 +29,23 @@ from . import kernels, reference
 from .kernels import specs
 from .spike import _spike
 
-BACKENDS = ("auto", "xla", "pallas", "interpret", "interpret_tpu")
 GPU_BACKENDS = ("triton", "mosaic")
+BACKENDS = ("auto", "xla", "pallas", "interpret", "interpret_tpu") + GPU_BACKENDS
 
 
 def target_for(backend: str, gpu_backend: str, platform: str) -> str | None:
-    """The kernel target for this backend choice on this platform; ``None`` means the jnp reference."""
+    """The kernel target for this backend choice on this platform; ``None`` means the jnp reference.
+
+    ``backend="triton"|"mosaic"`` is ``"pallas"`` with that GPU backend, and needs a CUDA device.
+    """
     if backend == "xla":
         return None
     if backend in ("interpret", "interpret_tpu"):
+        return backend
+    if backend in GPU_BACKENDS:
+        if platform not in ("cuda", "rocm"):
+            raise ValueError(f"backend={backend!r} runs on NVIDIA GPUs only; this computation is lowered for "
+                             f"{platform!r} (use 'auto', 'pallas' or 'interpret')")
         return backend
     if platform in ("cuda", "rocm"):
         return "triton" if platform == "rocm" else gpu_backend

@@ -8,6 +8,7 @@ import pytest
 from jax._src.ad_checkpoint import saved_residuals
 
 import surrogate_pallas as sp
+from kernel_backend import KERNEL
 from surrogate_pallas import kernels, reference
 from surrogate_pallas.kernels import specs
 from transcriptions import snntorch_leaky, spikingjelly_lif
@@ -54,7 +55,7 @@ def _peer(kind, kw, j, v0):
 
 
 @pytest.mark.parametrize("kind,kw", PRESETS)
-@pytest.mark.parametrize("backend", ["xla", "interpret"])
+@pytest.mark.parametrize("backend", ["xla", KERNEL])
 def test_presets_reproduce_peer_equations(kind, kw, backend):
     p = make(kind, kw)
     j, v0 = inputs((3, 45), 12)
@@ -95,22 +96,22 @@ def test_kernel_equals_reference_exact_mode(kind, kw):
     p = make(kind, kw)
     j, v0 = inputs((2, 130), 19)
     for with_surrogate in (False, True):
-        a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret", with_surrogate=with_surrogate)
+        a = sp.lif_sequence(j, sp.LIFState(v0), p, backend=KERNEL, with_surrogate=with_surrogate)
         b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla", with_surrogate=with_surrogate)
         np.testing.assert_array_equal(np.asarray(a[1].s), np.asarray(b[1].s))
         np.testing.assert_allclose(a[0].v, b[0].v, rtol=1e-6, atol=1e-6)
         if with_surrogate:
             np.testing.assert_allclose(a[1].surrogate, b[1].surrogate, rtol=1e-6)
-    gk = jax.grad(loss_fn(p, "interpret"), (0, 1))(j, v0)
+    gk = jax.grad(loss_fn(p, KERNEL), (0, 1))(j, v0)
     gx = jax.grad(loss_fn(p, "xla"), (0, 1))(j, v0)
     for a, b in zip(gk, gx):
         assert rel_err(a, b) < 1e-5
-    tk = jax.jvp(loss_fn(p, "interpret"), (j, v0), (jnp.ones_like(j), jnp.ones_like(v0)))[1]
+    tk = jax.jvp(loss_fn(p, KERNEL), (j, v0), (jnp.ones_like(j), jnp.ones_like(v0)))[1]
     tx = jax.jvp(loss_fn(p, "xla"), (j, v0), (jnp.ones_like(j), jnp.ones_like(v0)))[1]
     np.testing.assert_allclose(tk, tx, rtol=1e-5)
     # jvp and vjp are transposes of each other: <J t, c> == <t, J^T c>
     dj = jax.random.normal(KEY, j.shape)
-    f = lambda j: sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret")[0].v
+    f = lambda j: sp.lif_sequence(j, sp.LIFState(v0), p, backend=KERNEL)[0].v
     _, jt = jax.jvp(f, (j,), (dj,))
     c = jax.random.normal(jax.random.PRNGKey(1), v0.shape)
     (jtc,) = jax.vjp(f, j)[1](c)
@@ -121,14 +122,14 @@ def test_kernel_equals_reference_exact_mode(kind, kw):
 def test_kernel_equals_reference_every_surrogate(name):
     p = sp.LIFParams.spikingjelly(surrogate=name)
     j, v0 = inputs((150,), 9)
-    gk = jax.grad(loss_fn(p, "interpret"), (0, 1))(j, v0)
+    gk = jax.grad(loss_fn(p, KERNEL), (0, 1))(j, v0)
     gx = jax.grad(loss_fn(p, "xla"), (0, 1))(j, v0)
     for a, b in zip(gk, gx):
         assert rel_err(a, b) < 1e-5
 
 
 @pytest.mark.parametrize("kind,kw", [PRESETS[0], PRESETS[2], PRESETS[9], PRESETS[10]])
-@pytest.mark.parametrize("backend", ["xla", "interpret"])
+@pytest.mark.parametrize("backend", ["xla", KERNEL])
 def test_lean_bf16_residuals_within_documented_tolerance(kind, kw, backend):
     p = make(kind, kw)
     j, v0 = inputs((4, 64), 32)
@@ -154,7 +155,7 @@ def test_cell_sequence_equals_repeated_steps():
     shape, T = (3, 77), 23
     st0 = p.init_state(shape)
     j = jax.random.uniform(KEY, (T, *shape)) * 45
-    for backend in ("xla", "interpret"):
+    for backend in ("xla", KERNEL):
         st, out = sp.lif_sequence(j, st0, p, t0=2.0, backend=backend, with_surrogate=True,
                                   block_sizes=sp.BlockSizes(time_chunk=5))
         stt = st0
@@ -173,7 +174,7 @@ def test_ragged_sizes_and_lengths(T, chunk, shape):
     p = sp.LIFParams.snntorch_leaky(0.9, reset_mechanism="zero")
     j, v0 = inputs(shape, T)
     bs = sp.BlockSizes(time_chunk=chunk)
-    a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret", block_sizes=bs)
+    a = sp.lif_sequence(j, sp.LIFState(v0), p, backend=KERNEL, block_sizes=bs)
     b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla")
     assert a[1].s.shape == (T, *shape)
     np.testing.assert_array_equal(np.asarray(a[1].s), np.asarray(b[1].s))
@@ -181,7 +182,7 @@ def test_ragged_sizes_and_lengths(T, chunk, shape):
     if T:
         f = lambda backend: jax.grad(lambda j, v: jnp.sum(sp.lif_sequence(
             j, sp.LIFState(v), p, backend=backend, residuals="exact", block_sizes=bs)[1].s * j), (0, 1))(j, v0)
-        for x, y in zip(f("interpret"), f("xla")):
+        for x, y in zip(f(KERNEL), f("xla")):
             assert rel_err(x, y) < 1e-5
     else:
         np.testing.assert_array_equal(a[0].v, v0)
@@ -191,12 +192,12 @@ def test_ragged_sizes_and_lengths(T, chunk, shape):
 def test_spike_storage(spike_dtype):
     p = sp.LIFParams.spikingjelly()
     j, v0 = inputs((300,), 10)
-    _, a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret", spike_dtype=spike_dtype)
+    _, a = sp.lif_sequence(j, sp.LIFState(v0), p, backend=KERNEL, spike_dtype=spike_dtype)
     _, b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla")
     assert a.s.dtype == spike_dtype
     np.testing.assert_array_equal(np.asarray(a.s, np.float32), np.asarray(b.s))
     if spike_dtype != jnp.int8:
-        g = jax.grad(lambda j: jnp.sum(sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret",
+        g = jax.grad(lambda j: jnp.sum(sp.lif_sequence(j, sp.LIFState(v0), p, backend=KERNEL,
                                                        spike_dtype=spike_dtype)[1].s.astype(jnp.float32)))(j)
         assert float(jnp.abs(g).sum()) > 0
 
@@ -206,18 +207,18 @@ def test_low_precision_inputs(dtype):
     p = sp.LIFParams.spikingjelly(v_reset=None)
     j, v0 = inputs((2, 100), 12)
     j, v0 = j.astype(dtype), v0.astype(dtype)
-    a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret")
+    a = sp.lif_sequence(j, sp.LIFState(v0), p, backend=KERNEL)
     b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla")
     assert a[1].s.dtype == dtype and a[0].v.dtype == dtype
     np.testing.assert_array_equal(np.asarray(a[1].s, np.float32), np.asarray(b[1].s, np.float32))
-    ga = jax.grad(lambda j: jnp.sum(sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret")[1].s))(j)
+    ga = jax.grad(lambda j: jnp.sum(sp.lif_sequence(j, sp.LIFState(v0), p, backend=KERNEL)[1].s))(j)
     assert ga.dtype == dtype
 
 
 def test_vmap_and_checkpoint():
     p = sp.LIFParams.snntorch_leaky(0.9)
     j, v0 = inputs((5, 140), 10)
-    f = lambda j, v: sp.lif_sequence(j, sp.LIFState(v), p, backend="interpret")
+    f = lambda j, v: sp.lif_sequence(j, sp.LIFState(v), p, backend=KERNEL)
     vm = jax.vmap(f, in_axes=(1, 0), out_axes=(0, 1))(j, v0)
     full = f(j, v0)
     np.testing.assert_array_equal(np.asarray(vm[1].s), np.asarray(full[1].s))
@@ -258,7 +259,7 @@ def residual_bytes_per_neuron_step(p, T, shape, **kw):
     return total / (T * np.prod(shape))
 
 
-@pytest.mark.parametrize("backend", ["xla", "interpret"])
+@pytest.mark.parametrize("backend", ["xla", KERNEL])
 def test_default_mode_saves_at_most_two_bytes_per_neuron_step(backend):
     for p in (sp.LIFParams.spikingjelly(), sp.LIFParams.snntorch_leaky(0.9)):
         b = residual_bytes_per_neuron_step(p, 64, (4, 256), backend=backend)
@@ -302,7 +303,7 @@ def test_nan_and_inf_behave_as_the_oracle():
     p = sp.LIFParams.spikingjelly()
     j = jnp.float32([[jnp.nan, jnp.inf, -jnp.inf, 0.5], [0.5, 0.5, 0.5, 3.0]])
     v0 = jnp.zeros(4)
-    a = sp.lif_sequence(j, sp.LIFState(v0), p, backend="interpret")
+    a = sp.lif_sequence(j, sp.LIFState(v0), p, backend=KERNEL)
     b = sp.lif_sequence(j, sp.LIFState(v0), p, backend="xla")
     np.testing.assert_array_equal(np.asarray(a[1].s), np.asarray(b[1].s))
     np.testing.assert_array_equal(np.asarray(a[0].v), np.asarray(b[0].v))

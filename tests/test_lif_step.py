@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import surrogate_pallas as sp
+from kernel_backend import KERNEL
 from transcriptions import assert_state_close, ngclearn_step
 
 KEY = jax.random.PRNGKey(0)
@@ -20,7 +21,7 @@ def random_state(p, shape, key, dtype=jnp.float32):
     return sp.LIFState(v.astype(dtype), rfr.astype(dtype), theta.astype(dtype), st.tols)
 
 
-def run_both(p, shape, dtype=jnp.float32, backend="interpret", steps=3, key=KEY):
+def run_both(p, shape, dtype=jnp.float32, backend=KERNEL, steps=3, key=KEY):
     st_k = st_x = random_state(p, shape, key, dtype)
     for t in range(steps):
         j = (jax.random.uniform(jax.random.fold_in(key, t), shape) * 40.0).astype(dtype)
@@ -80,21 +81,21 @@ def test_spike_dtype_option(spike_dtype):
     p = sp.LIFParams.ngclearn(tau_m=10.0)
     st = random_state(p, (300,), KEY)
     j = jax.random.uniform(KEY, (300,)) * 40
-    _, out = sp.lif_step(st, j, p, backend="interpret", spike_dtype=spike_dtype)
+    _, out = sp.lif_step(st, j, p, backend=KERNEL, spike_dtype=spike_dtype)
     _, ref = sp.lif_step(st, j, p, backend="xla")
     assert out.s.dtype == spike_dtype
     np.testing.assert_array_equal(np.asarray(out.s, np.float32), np.asarray(ref.s))
 
 
 @pytest.mark.parametrize("shape", [(0,), (3, 0)])
-@pytest.mark.parametrize("backend", ["xla", "interpret"])
+@pytest.mark.parametrize("backend", ["xla", KERNEL])
 def test_zero_size(shape, backend):
     p = sp.LIFParams.ngclearn(tau_m=10.0)
     st, out = sp.lif_step(p.init_state(shape), jnp.zeros(shape), p, backend=backend)
     assert out.s.shape == shape and st.v.shape == shape
 
 
-@pytest.mark.parametrize("backend", ["xla", "interpret"])
+@pytest.mark.parametrize("backend", ["xla", KERNEL])
 def test_300_steps_against_spec_transcription(backend):
     """257 neurons, refractory and adaptive threshold active, midpoint integration, dt = 0.5."""
     kw = dict(tau_m=12.0, resist_m=1.5, thr=-52.0, v_rest=-65.0, v_reset=-60.0, tau_theta=200.0,
@@ -133,7 +134,7 @@ def test_vmap_equals_loop():
     B, n = 4, 150
     st = random_state(p, (B, n), KEY)
     j = jax.random.uniform(KEY, (B, n)) * 40
-    f = lambda st, j: sp.lif_step(st, j, p, backend="interpret")
+    f = lambda st, j: sp.lif_step(st, j, p, backend=KERNEL)
     vm = jax.vmap(f)(st, j)
     for b in range(B):
         one = f(jax.tree.map(lambda x: x[b], st), j[b])
@@ -146,13 +147,13 @@ def test_vmap_equals_loop():
         np.testing.assert_array_equal(vm2[1].s[:, b], f(st0, j[b])[1].s)
         np.testing.assert_array_equal(vm2[0].v[:, b], f(st0, j[b])[0].v)
     ts = jnp.arange(B, dtype=jnp.float32)
-    vm3 = jax.vmap(lambda st, j, t: sp.lif_step(st, j, p, t=t, backend="interpret"))(st, j, ts)
+    vm3 = jax.vmap(lambda st, j, t: sp.lif_step(st, j, p, t=t, backend=KERNEL))(st, j, ts)
     for b in range(B):
-        one = sp.lif_step(jax.tree.map(lambda x: x[b], st), j[b], p, t=float(b), backend="interpret")
+        one = sp.lif_step(jax.tree.map(lambda x: x[b], st), j[b], p, t=float(b), backend=KERNEL)
         np.testing.assert_array_equal(vm3[0].tols[b], one[0].tols)
 
 
-@pytest.mark.parametrize("backend", ["xla", "interpret"])
+@pytest.mark.parametrize("backend", ["xla", KERNEL])
 def test_grad_equals_reference_with_spike(backend):
     p = sp.LIFParams.ngclearn(tau_m=10.0, tau_theta=0.0, refract_time=0.0)
     n = 200
@@ -211,7 +212,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"params.tau_m: per-neuron shape \(7,\)"):
         sp.lif_step(st, jnp.zeros(10), bad)
     with pytest.raises(ValueError, match="block_sizes.block_rows: expected a positive int"):
-        sp.lif_step(st, jnp.zeros(10), p, backend="interpret", block_sizes=sp.BlockSizes(block_rows=0))
+        sp.lif_step(st, jnp.zeros(10), p, backend=KERNEL, block_sizes=sp.BlockSizes(block_rows=0))
     with pytest.raises(ValueError, match="block_sizes.block_rows: must be a multiple of 8 on TPU"):
         sp.lif_step(st, jnp.zeros(10), p, backend="interpret_tpu", block_sizes=sp.BlockSizes(block_rows=12))
     with pytest.raises(ValueError, match="MiB of VMEM"):
