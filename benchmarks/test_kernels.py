@@ -33,7 +33,7 @@ def test_kernel(benchmark, case):
     t = benchmark.stats.stats.median
     bpns = bench.bytes_per_neuron_step(case)
     total = bpns * case.n * case.T
-    t_copy = bench.copy_seconds(int(total))
+    t_copy = bench.copy_seconds(int(total))  # same run, right after the case
     benchmark.extra_info.update(
         neuron_steps_per_s=case.n * case.T / t, bytes_per_neuron_step=bpns, achieved_GBps=total / t / 1e9,
         copy_GBps=total / t_copy / 1e9, roofline_fraction=t_copy / t)

@@ -147,12 +147,16 @@ def train_tangent(p, dv_prev, dj, x, r):
 
 
 def encode_residual(x, s, dtype, fire_on_equal):
-    """Store x = h - thr in ``dtype`` so that its sign class (the spike) survives rounding."""
-    xb = x.astype(dtype)
+    """Store x = h - thr in ``dtype`` so that its sign class (the spike) survives rounding.
+
+    The clamp is applied in f32 before the one conversion: rounding is monotone and the
+    smallest normal of ``dtype`` is representable, so a spike's residual stays > 0 (and, for
+    ``>=``, a non-spike's stays < 0).
+    """
     if jnp.dtype(dtype) == jnp.dtype(F32):
-        return xb
+        return x
     tiny = float(jnp.finfo(dtype).tiny)  # a Python float: kernels take no array constants
-    xb = jnp.where(s > 0, jnp.maximum(xb, tiny), xb)
+    x = jnp.where(s > 0, jnp.maximum(x, tiny), x)
     if fire_on_equal:
-        xb = jnp.where(s > 0, xb, jnp.minimum(xb, -tiny))
-    return xb
+        x = jnp.where(s > 0, x, jnp.minimum(x, -tiny))
+    return x.astype(dtype)

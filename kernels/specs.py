@@ -39,6 +39,10 @@ class Spec:
     # the reference applies it once to the stacked sequence (XLA:CPU converts to bf16 slowly
     # inside loop bodies, and it is elementwise, so the result is the same).
     finalize: Callable | None = None
+    # Indices of outputs that only ever hold 0 or 1 (spikes).  The reference writes them as
+    # int8 inside its loop (XLA:CPU writes narrow loop outputs several times faster) and
+    # widens them after; the values are identical.
+    binary_outputs: tuple[int, ...] = ()
 
 
 def needs_reset_bit(p) -> bool:
@@ -56,7 +60,7 @@ def cell(p, array_names: tuple[str, ...], with_surrogate: bool, spike=None) -> S
         return carry, ((s, surr) if with_surrogate else (s,))
 
     return Spec("lif_cell", step, n_seq_in=1, n_state=4, n_consts=len(array_names), n_tiles=1,
-                n_seq_out=2 if with_surrogate else 1)
+                n_seq_out=2 if with_surrogate else 1, binary_outputs=(0,))
 
 
 def train_forward(p, save_residuals: bool, residual_dtype, with_surrogate: bool) -> Spec:
@@ -80,7 +84,7 @@ def train_forward(p, save_residuals: bool, residual_dtype, with_surrogate: bool)
 
     return Spec("lif_train_fwd", step, n_seq_in=1, n_state=1,
                 n_seq_out=1 + save_residuals + with_r + with_surrogate,
-                finalize=finalize if save_residuals else None)
+                finalize=finalize if save_residuals else None, binary_outputs=(0,) + ((2,) if with_r else ()))
 
 
 def _residuals(p, seq):

@@ -125,36 +125,48 @@ def build(case: Case):
     return jax.jit(jax.grad(loss, (0, 1))), (j, v0)
 
 
-def measure(fn, args, min_time=0.05, repeats=5) -> float:
-    """Median seconds per call: compiled and warmed up first, every timed batch blocked on."""
-    jax.block_until_ready(fn(*args))
-    jax.block_until_ready(fn(*args))
+def _batch_seconds(fn, args, k):
     t = time.perf_counter()
+    out = None
+    for _ in range(k):
+        out = fn(*args)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - t) / k
+
+
+def _calls_per_batch(fn, args, seconds):
+    jax.block_until_ready(fn(*args))  # compile and warm up (excluded)
     jax.block_until_ready(fn(*args))
-    once = max(time.perf_counter() - t, 1e-7)
-    k = max(1, int(min_time / repeats / once))
-    times = []
+    return max(1, int(seconds / max(_batch_seconds(fn, args, 1), 1e-7)))
+
+
+def measure_interleaved(fns, min_time=0.05, repeats=7) -> list[float]:
+    """Median seconds per call of each ``(fn, args)``, timed round-robin in one run.
+
+    Noisy machines drift by tens of percent within a minute; timing the members of a
+    comparison alternately makes their ratios meaningful.  Every batch blocks on its result.
+    """
+    ks = [_calls_per_batch(f, a, min_time / repeats) for f, a in fns]
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t = time.perf_counter()
-        out = None
-        for _ in range(k):
-            out = fn(*args)
-        jax.block_until_ready(out)
-        times.append((time.perf_counter() - t) / k)
-    times.sort()
-    return times[len(times) // 2]
+        for i, ((f, a), k) in enumerate(zip(fns, ks)):
+            times[i].append(_batch_seconds(f, a, k))
+    return [sorted(t)[len(t) // 2] for t in times]
 
 
-_COPY_CACHE: dict[int, float] = {}
+def measure(fn, args, min_time=0.05, repeats=7) -> float:
+    """Median seconds per call of one function (compiled and warmed up first)."""
+    return measure_interleaved([(fn, args)], min_time, repeats)[0]
+
+
+def _copy_fn(nbytes):
+    """A same-run device copy moving ``nbytes`` (half read, half written)."""
+    x = jnp.ones((max(1, int(nbytes // 8)),), jnp.float32)
+    return jax.jit(lambda x: x + 1.0), (x,)
 
 
 def copy_seconds(nbytes: int, min_time=0.05) -> float:
-    """Time of a same-run device copy moving ``nbytes`` (half read, half written)."""
-    n = max(1, int(nbytes // 8))
-    if n not in _COPY_CACHE:
-        x = jnp.ones((n,), jnp.float32)
-        _COPY_CACHE[n] = measure(jax.jit(lambda x: x + 1.0), (x,), min_time)
-    return _COPY_CACHE[n]
+    return measure(*_copy_fn(nbytes), min_time)
 
 
 def matrix(full=False, sizes=None, steps=None, dtypes=None, ops=None, backends=None, spike_dtypes=None):
@@ -183,36 +195,54 @@ def matrix(full=False, sizes=None, steps=None, dtypes=None, ops=None, backends=N
 
 
 def run(cases, min_time=0.05, max_bytes=None, progress=True):
-    """Time every case; returns result dicts.  Cases over ``max_bytes`` of inputs are left out (reported)."""
+    """Time every case; returns result dicts.
+
+    The cases sharing a problem (op, model, size, T, dtype: every backend, the plain
+    scan baseline and a copy of the same bytes) are timed round-robin, so the roofline
+    fraction and the speed-up are ratios taken side by side.  Cases over ``max_bytes``
+    are left out (reported).
+    """
     try:
         from tqdm import tqdm
     except ImportError:  # the CLI extra brings tqdm; the library works without it
         tqdm = None
     max_bytes = max_bytes or _default_max_bytes()
-    results, baseline_time = [], {}
-    bar = tqdm(cases, desc="bench", unit="case", disable=not progress, file=sys.stderr) if tqdm else cases
-    for case in bar:
-        bpns = bytes_per_neuron_step(case)
-        total = bpns * case.n * case.T
-        if total * 4 > max_bytes:
-            results.append(dict(key=case.key, id=case.id, backend=case.backend, left_out=f"needs ~{total * 4 / 2**30:.1f} GiB"))
-            continue
-        if tqdm:
-            bar.set_postfix_str(case.key[-48:])
-        fn, args = build(case)
-        t = measure(fn, args, min_time)
-        t_copy = copy_seconds(int(total), min_time)
-        if case.backend == BASELINE:
-            baseline_time[case.id] = t
-        results.append(dict(
-            key=case.key, id=case.id, **dataclasses.asdict(case), time_s=t,
-            neuron_steps_per_s=case.n * case.T / t, bytes_per_neuron_step=bpns, achieved_GBps=total / t / 1e9,
-            copy_GBps=total / t_copy / 1e9, roofline_fraction=t_copy / t))
-        del fn, args
-    for r in results:
-        base = baseline_time.get(r["id"])
-        if "time_s" in r:
-            r["speedup_vs_scan"] = None if base is None or r["backend"] == BASELINE else base / r["time_s"]
+    groups: dict[tuple, list[Case]] = {}
+    for c in cases:
+        groups.setdefault((c.op, c.model, c.n, c.T, c.dtype), []).append(c)
+    results = []
+    bar = tqdm(total=len(cases), desc="bench", unit="case", disable=not progress, file=sys.stderr) if tqdm else None
+    for group in groups.values():
+        timed = []
+        for case in group:
+            total = bytes_per_neuron_step(case) * case.n * case.T
+            if total * 4 > max_bytes:
+                results.append(dict(key=case.key, id=case.id, backend=case.backend,
+                                    left_out=f"needs ~{total * 4 / 2**30:.1f} GiB"))
+            else:
+                timed.append(case)
+        if timed:
+            if bar:
+                bar.set_postfix_str(timed[0].id[-40:])
+            fns = [build(c) for c in timed]
+            copies = {int(bytes_per_neuron_step(c) * c.n * c.T) for c in timed}
+            copy_fns = {nb: _copy_fn(nb) for nb in copies}
+            secs = measure_interleaved(fns + list(copy_fns.values()), min_time)
+            copy_t = dict(zip(copy_fns, secs[len(fns):]))
+            base = next((t for c, t in zip(timed, secs) if c.backend == BASELINE), None)
+            for c, t in zip(timed, secs):
+                bpns = bytes_per_neuron_step(c)
+                total = bpns * c.n * c.T
+                results.append(dict(
+                    key=c.key, id=c.id, **dataclasses.asdict(c), time_s=t, neuron_steps_per_s=c.n * c.T / t,
+                    bytes_per_neuron_step=bpns, achieved_GBps=total / t / 1e9,
+                    copy_GBps=total / copy_t[int(total)] / 1e9, roofline_fraction=copy_t[int(total)] / t,
+                    speedup_vs_scan=None if c.backend == BASELINE or base is None else base / t))
+            del fns, copy_fns
+        if bar:
+            bar.update(len(group))
+    if bar:
+        bar.close()
     return results
 
 

@@ -29,13 +29,15 @@ def run(spec, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes)
     Speed on CPU without changing a value: XLA:CPU converts to and from bf16/f16
     slowly inside loop bodies, so bf16 inputs are widened bit-wise in the loop,
     f16 inputs before it, and narrow-float outputs are encoded after it (the
-    encodings are elementwise); f32 and int8 outputs are written in the loop.
+    encodings are elementwise); binary outputs (spikes) are written as int8 in the
+    loop and widened after it; other f32 outputs are written in the loop.
     """
     T = seq_in[0].shape[0]
     consts = tuple(c.astype(F32) for c in consts)
     tiles = tuple(jnp.asarray(t, F32) for t in tiles)
     seq_in = tuple(a.astype(F32) if a.dtype == jnp.float16 else a for a in seq_in)
-    loop_dtypes = tuple(F32 if _narrow_float(d) or spec.finalize else d for d in seq_out_dtypes)
+    loop_dtypes = tuple(jnp.int8 if i in spec.binary_outputs else F32 if _narrow_float(d) or spec.finalize else d
+                        for i, d in enumerate(seq_out_dtypes))
 
     def body(carry, xs):
         t_index, seq = xs

@@ -56,15 +56,16 @@ class _Def:
     checks: tuple[tuple[str, Callable[[float], bool], str], ...] = ()
     doc: str = ""
     on_current: bool = False  # secant_lif: argument is the input current j
+    nan_guard: bool = False  # a select-based formula that would map NaN to a number
 
 
 _POS = (lambda p: p > 0, "> 0")
 _REGISTRY: dict[str, _Def] = {}
 
 
-def _register(name, grad, fn, defaults, positive=(), checks=(), doc="", on_current=False):
+def _register(name, grad, fn, defaults, positive=(), checks=(), doc="", on_current=False, nan_guard=False):
     all_checks = tuple((p, _POS[0], _POS[1]) for p in positive) + tuple(checks)
-    _REGISTRY[name] = _Def(grad, fn, tuple(defaults.items()), all_checks, doc, on_current)
+    _REGISTRY[name] = _Def(grad, fn, tuple(defaults.items()), all_checks, doc, on_current, nan_guard)
 
 
 def _ramp(y, alpha):
@@ -74,14 +75,14 @@ def _ramp(y, alpha):
 
 # ---------------------------------------------------------------- ngclearn (SPEC 1a)
 _register("straight_through", lambda x: jnp.ones_like(x), lambda x: x, {},
-          doc="1 everywhere (ngclearn straight_through_estimator)")
+          nan_guard=True, doc="1 everywhere (ngclearn straight_through_estimator)")
 _register("triangular", lambda x, alpha: jnp.maximum(0.0, 1.0 - alpha * jnp.abs(x)),
           lambda x, alpha: _ramp(jnp.clip(x, -1.0 / alpha, 1.0 / alpha), alpha),
-          {"alpha": 2.0}, positive=("alpha",), doc="max(0, 1 - alpha|x|) (ngclearn)")
+          {"alpha": 2.0}, positive=("alpha",), doc="max(0, 1 - alpha*abs(x)) (ngclearn)")
 _register("explicit_triangular",
           lambda x, window: jnp.maximum(0.0, 1.0 - jnp.abs(x) / window),
           lambda x, window: _ramp(jnp.clip(x, -window, window), 1.0 / window),
-          {"window": 5.0}, positive=("window",), doc="max(0, 1 - |x|/window) (ngclearn)")
+          {"window": 5.0}, positive=("window",), doc="max(0, 1 - abs(x)/window) (ngclearn)")
 _register("arctan",
           lambda x, alpha: (1.0 / (1.0 + jnp.square(x * _PI * (alpha / 2.0)))) * (1.0 / _PI),
           lambda x, alpha: jnp.arctan(_PI * alpha / 2.0 * x) / (_PI * _PI * alpha / 2.0),
@@ -89,7 +90,7 @@ _register("arctan",
           doc="(1/pi)/(1+(pi*alpha/2*x)^2) (ngclearn's scaled arctan; LIFCell uses alpha=0.2)")
 _register("boxcar", lambda x, window: jnp.where(jnp.abs(x) <= window, 1.0, 0.0),
           lambda x, window: jnp.clip(x, -window, window), {"window": 5.0}, positive=("window",),
-          doc="1 if |x| <= window else 0 (ngclearn)")
+          nan_guard=True, doc="1 if abs(x) <= window else 0 (ngclearn)")
 
 
 def _secant_grad(j, c1, c2, omit_scale):
@@ -123,7 +124,7 @@ _register("sigmoid", lambda x, alpha: _sigmoid_grad(alpha * x, alpha),
           {"alpha": 4.0}, positive=("alpha",), doc="alpha*s*(1-s), s=sigmoid(alpha*x) (SpikingJelly; snnTorch slope=25)")
 _fast_sigmoid = lambda x, slope: 1.0 / jnp.square(1.0 + slope * jnp.abs(x))
 _register("fast_sigmoid", _fast_sigmoid, None, {"slope": 25.0}, positive=("slope",),
-          doc="1/(1+slope|x|)^2 (snnTorch, Spyx)")
+          doc="1/(1+slope*abs(x))^2 (snnTorch, Spyx)")
 _register("superspike", _fast_sigmoid, None, {"slope": 25.0}, positive=("slope",),
           doc="alias of fast_sigmoid (Zenke & Ganguli; Spyx superspike)")
 _register("erf", lambda x, alpha: alpha / math.sqrt(_PI) * jnp.exp(-jnp.square(alpha * x)),
@@ -134,23 +135,23 @@ _register("piecewise_quadratic",
           lambda x, alpha: jnp.where(x < -1.0 / alpha, 0.0, jnp.where(
               x > 1.0 / alpha, 1.0,
               -0.5 * alpha * alpha * jnp.abs(x) * x + alpha * x + 0.5)),
-          {"alpha": 1.0}, positive=("alpha",), doc="alpha - alpha^2|x| on |x| <= 1/alpha")
+          {"alpha": 1.0}, positive=("alpha",), nan_guard=True, doc="alpha - alpha^2*abs(x) on abs(x) <= 1/alpha")
 _register("piecewise_exp", lambda x, alpha: alpha / 2.0 * jnp.exp(-alpha * jnp.abs(x)),
           lambda x, alpha: jnp.where(x < 0, jnp.exp(alpha * jnp.minimum(x, 0.0)) / 2.0,
                                      1.0 - jnp.exp(-alpha * jnp.maximum(x, 0.0)) / 2.0),
-          {"alpha": 1.0}, positive=("alpha",), doc="alpha/2 exp(-alpha|x|)")
+          {"alpha": 1.0}, positive=("alpha",), doc="alpha/2 exp(-alpha*abs(x))")
 _register("soft_sign", lambda x, alpha: alpha / (2.0 * jnp.square(1.0 + alpha * jnp.abs(x))),
           lambda x, alpha: (x / (1.0 / alpha + jnp.abs(x)) + 1.0) / 2.0,
-          {"alpha": 2.0}, positive=("alpha",), doc="alpha/(2(1+alpha|x|)^2)")
+          {"alpha": 2.0}, positive=("alpha",), doc="alpha/(2(1+alpha*abs(x))^2)")
 _register("rect", lambda x, alpha: jnp.where(jnp.abs(x) < 0.5 / alpha, alpha, 0.0),
           lambda x, alpha: jnp.clip(alpha * x + 0.5, 0.0, 1.0),
-          {"alpha": 1.0}, positive=("alpha",), doc="alpha * [|x| < 1/(2 alpha)]")
+          {"alpha": 1.0}, positive=("alpha",), nan_guard=True, doc="alpha * [abs(x) < 1/(2 alpha)]")
 _register("piecewise_leaky_relu",
           lambda x, w, c: jnp.where(jnp.abs(x) < w, 1.0 / (2.0 * w), c),
           lambda x, w, c: jnp.where(x < -w, c * x + c * w, jnp.where(
               x > w, c * x - c * w + 1.0, x / (2.0 * w) + 0.5)),
           {"w": 1.0, "c": 0.01}, positive=("w",),
-          checks=(("c", lambda p: p >= 0, ">= 0"),), doc="1/(2w) on |x| < w, else c")
+          checks=(("c", lambda p: p >= 0, ">= 0"),), nan_guard=True, doc="1/(2w) on abs(x) < w, else c")
 
 
 def _s2nn_grad(x, alpha, beta):
@@ -162,17 +163,17 @@ _register("s2nn", _s2nn_grad,
           lambda x, alpha, beta: jnp.where(x < 0, _sigmoid(alpha * jnp.minimum(x, 0.0)),
                                            0.5 + beta * jnp.log1p(jnp.maximum(x, 0.0))),
           {"alpha": 4.0, "beta": 1.0}, positive=("alpha", "beta"),
-          doc="alpha s(1-s) for x<0, beta/(x+1) for x>=0 (SpikingJelly S2NN; fn continuous only for alpha=4)")
+          doc="alpha s(1-s) for x<0, beta/(x+1) for x>=0 (SpikingJelly S2NN)")
 _register("q_pseudo_spike",
           lambda x, alpha: jnp.exp(-alpha * jnp.log1p(2.0 * jnp.abs(x) / (alpha - 1.0))),
           None, {"alpha": 2.0}, checks=(("alpha", lambda p: p > 1, "> 1"),),
-          doc="(1 + 2|x|/(alpha-1))^(-alpha) (SpikingJelly QPseudoSpike)")
+          doc="(1 + 2*abs(x)/(alpha-1))^(-alpha) (SpikingJelly QPseudoSpike)")
 _register("log_tailed_relu",
           lambda x, alpha: jnp.where(x <= 0, alpha, jnp.where(x <= 1, 1.0, 1.0 / jnp.maximum(x, 1.0))),
           None, {"alpha": 0.0}, checks=(("alpha", lambda p: p >= 0, ">= 0"),),
           doc="alpha (x<=0), 1 (0<x<=1), 1/x (x>1) (SpikingJelly LogTailedReLU)")
 _register("slayer", lambda x, alpha: jnp.exp(-alpha * jnp.abs(x)), None, {"alpha": 1.0},
-          positive=("alpha",), doc="exp(-alpha|x|) (SLAYER's PDF)")
+          positive=("alpha",), doc="exp(-alpha*abs(x)) (SLAYER's PDF)")
 
 # ---------------------------------------------------------------- braintools extras
 _SQRT2PI = math.sqrt(2.0 * _PI)
@@ -181,7 +182,7 @@ _register("gaussian", lambda x, sigma: jnp.exp(-jnp.square(x / sigma) / 2.0) / (
           {"sigma": 0.5}, positive=("sigma",), doc="N(x; 0, sigma^2) density (braintools GaussianGrad)")
 _register("nonzero_sign_log", lambda x, alpha: 1.0 / (1.0 / alpha + jnp.abs(x)),
           lambda x, alpha: jnp.sign(x) * jnp.log1p(alpha * jnp.abs(x)),
-          {"alpha": 1.0}, positive=("alpha",), doc="1/(1/alpha + |x|) (braintools NonzeroSignLog)")
+          {"alpha": 1.0}, positive=("alpha",), doc="1/(1/alpha + abs(x)) (braintools NonzeroSignLog)")
 _register("inverse_square_root", lambda x, alpha: jnp.exp(-1.5 * jnp.log1p(alpha * jnp.square(x))),
           lambda x, alpha: x / jnp.sqrt(1.0 + alpha * jnp.square(x)),
           {"alpha": 1.0}, positive=("alpha",), doc="(1 + alpha x^2)^(-3/2) (braintools InvSquareGrad-style)")
@@ -208,8 +209,9 @@ class Surrogate:
     def grad(self, x):
         """The surrogate derivative sg(x), computed in float32; NaN in, NaN out."""
         x = _f32(x)
-        g = _REGISTRY[self.name].grad(x, **self.params)
-        return jnp.where(jnp.isnan(x), x, g)
+        d = _REGISTRY[self.name]
+        g = d.grad(x, **self.params)
+        return jnp.where(jnp.isnan(x), x, g) if d.nan_guard else g
 
     @property
     def fn(self) -> Callable | None:
