@@ -60,7 +60,8 @@ def cell(p, array_names: tuple[str, ...], with_surrogate: bool, spike=None) -> S
         return carry, ((s, surr) if with_surrogate else (s,))
 
     return Spec("lif_cell", step, n_seq_in=1, n_state=4, n_consts=len(array_names), n_tiles=1,
-                n_seq_out=2 if with_surrogate else 1, binary_outputs=(0,))
+                n_seq_out=2 if with_surrogate else 1,
+                binary_outputs=(0,) if spike is None else ())  # a differentiable spike must stay float
 
 
 def train_forward(p, save_residuals: bool, residual_dtype, with_surrogate: bool) -> Spec:

@@ -10,26 +10,17 @@ from pathlib import Path
 from .surrogates import SURROGATES
 
 
-def _positive_int(name):
+def _positive(name, kind=int):
+    """An argparse type: a positive ``kind`` (int or float), with a message naming the flag."""
+    what = "integer" if kind is int else "number"
+
     def parse(text):
         try:
-            v = int(text)
+            v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {v}")
-        return v
-    return parse
-
-
-def _positive_float(name):
-    def parse(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{name} must be a positive {what}, got {text!r}") from None
         if not v > 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {v}")
+            raise argparse.ArgumentTypeError(f"{name} must be a positive {what}, got {v}")
         return v
     return parse
 
@@ -135,23 +126,23 @@ def parser():
     t.add_argument("--neuron", default="snntorch", help="snntorch | spikingjelly | ngclearn")
     t.add_argument("--surrogate", default="atan", help="any registry name, e.g. atan, sigmoid, fast_sigmoid")
     t.add_argument("--backend", default="auto", choices=backends)
-    t.add_argument("--epochs", type=_positive_int("--epochs"), default=30)
-    t.add_argument("--steps", type=_positive_int("--steps"), default=16, help="time steps per digit")
-    t.add_argument("--hidden", type=_positive_int("--hidden"), default=256)
-    t.add_argument("--batch", type=_positive_int("--batch"), default=128)
-    t.add_argument("--lr", type=_positive_float("--lr"), default=2e-3)
+    t.add_argument("--epochs", type=_positive("--epochs"), default=30)
+    t.add_argument("--steps", type=_positive("--steps"), default=16, help="time steps per digit")
+    t.add_argument("--hidden", type=_positive("--hidden"), default=256)
+    t.add_argument("--batch", type=_positive("--batch"), default=128)
+    t.add_argument("--lr", type=_positive("--lr", float), default=2e-3)
     t.add_argument("--encoding", default="rate", help="rate | latency")
     t.add_argument("--readout", default="membrane", help="membrane | count")
-    t.add_argument("--limit", type=_positive_int("--limit"), default=None, help="use only N training digits")
+    t.add_argument("--limit", type=_positive("--limit"), default=None, help="use only N training digits")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", type=Path, default=None, help="output folder (default runs/train-<time>)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(fn=cmd_train)
     s = sub.add_parser("simulate", help="simulate a large ngclearn-style LIF population")
-    s.add_argument("--neurons", type=_positive_int("--neurons"), default=1_000_000)
-    s.add_argument("--steps", type=_positive_int("--steps"), default=1000)
-    s.add_argument("--chunk", type=_positive_int("--chunk"), default=100, help="steps per fused launch")
-    s.add_argument("--compare-steps", type=_positive_int("--compare-steps"), default=100,
+    s.add_argument("--neurons", type=_positive("--neurons"), default=1_000_000)
+    s.add_argument("--steps", type=_positive("--steps"), default=1000)
+    s.add_argument("--chunk", type=_positive("--chunk"), default=100, help="steps per fused launch")
+    s.add_argument("--compare-steps", type=_positive("--compare-steps"), default=100,
                    help="steps timed for the per-step loop")
     s.add_argument("--backend", default="auto", choices=backends)
     s.add_argument("--seed", type=int, default=0)

@@ -8,6 +8,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from . import LIFParams, LIFState, lif_sequence
 
@@ -101,7 +102,6 @@ def make_steps(lif, cfg, optimizer):
         spikes = encode(x, cfg.steps, cfg.encoding, key)
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, spikes, y)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        import optax
         params = optax.apply_updates(params, updates)
         return params, opt_state, loss, jnp.mean(jnp.argmax(logits, -1) == y)
 
@@ -124,8 +124,6 @@ def evaluate(predict, params, x, y, key, batch=512):
 def train(cfg: TrainConfig, on_epoch=None):
     """Train; ``on_epoch(history, params, predict)`` is called after every epoch.  Returns
     (params, history, predict, test data)."""
-    import optax
-
     lif = neuron_params(cfg.neuron, cfg.surrogate)
     xtr, ytr, xte, yte = load_data(cfg.seed, cfg.limit)
     key = jax.random.PRNGKey(cfg.seed)
@@ -139,10 +137,10 @@ def train(cfg: TrainConfig, on_epoch=None):
     for epoch in range(cfg.epochs):
         order = rng.permutation(len(xtr))
         losses, accs = [], []
-        for i in range(0, len(order) - cfg.batch + 1 if len(order) >= cfg.batch else 1, cfg.batch):
-            idx = order[i:i + cfg.batch]
+        for b in range(max(1, len(order) // cfg.batch)):  # whole batches only: one compiled shape
+            idx = order[b * cfg.batch:(b + 1) * cfg.batch]
             params, opt_state, loss, acc = train_step(params, opt_state, xtr[idx], ytr[idx],
-                                                      jax.random.fold_in(key, epoch * 10_000 + i))
+                                                      jax.random.fold_in(key, epoch * 10_000 + b))
             losses.append(float(loss))
             accs.append(float(acc))
         test_acc = evaluate(predict, params, xte, yte, jax.random.fold_in(key, 99_999))
