@@ -1,7 +1,6 @@
 """Public LIF ops: ``lif_step`` and ``lif_sequence``."""
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -45,12 +44,12 @@ def _consts(params, pop):
     names, values = [], []
     for k, arr in params.array_params().items():
         try:
-            np.broadcast_shapes(arr.shape, pop)
-            if np.broadcast_shapes(arr.shape, pop) != tuple(pop):
-                raise ValueError
+            fits = np.broadcast_shapes(arr.shape, pop) == tuple(pop)
         except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(f"params.{k}: per-neuron shape {arr.shape} does not broadcast to the population "
-                             f"shape {tuple(pop)}") from None
+                             f"shape {tuple(pop)}")
         names.append(k)
         values.append(jnp.asarray(arr))
     return tuple(names), values
@@ -75,7 +74,7 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
     _check_common(params, backend, gpu_backend, block_sizes)
     j_seq = as_float_array(j_seq, "j_seq")
     if j_seq.ndim < 1:
-        raise ValueError(f"j_seq: expected a time-major array [T, *population], got a scalar")
+        raise ValueError("j_seq: expected a time-major array [T, *population], got a scalar")
     pop = j_seq.shape[1:]
     fields = _check_state(state, params, pop, "j_seq.shape[1:]")
     s_dtype = _spike_dtype(spike_dtype, j_seq.dtype)

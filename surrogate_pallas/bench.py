@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import datetime
 import json
-import math
 import os
 import sys
 import time
@@ -211,6 +210,9 @@ def run(cases, min_time=0.05, max_bytes=None, progress=True):
     for c in cases:
         groups.setdefault((c.op, c.model, c.n, c.T, c.dtype), []).append(c)
     results = []
+    # warm the machine up first (clocks, allocator, thread pools): the first group measured in a
+    # fresh process was seen to be an outlier
+    measure(*_copy_fn(64 * 2**20), min(1.0, 10 * min_time))
     bar = tqdm(total=len(cases), desc="bench", unit="case", disable=not progress, file=sys.stderr) if tqdm else None
     for group in groups.values():
         timed = []

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ def _out_dir(path: Path | None, kind: str) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise SystemExit(f"error: --out: cannot write to {path}: {e.strerror or e}")
+        raise SystemExit(f"error: --out: cannot write to {path}: {e.strerror or e}") from None
     return path
 
 

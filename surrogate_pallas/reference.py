@@ -23,6 +23,18 @@ def _widen(a):
     return a.astype(F32)
 
 
+_ONE_BITS = {jnp.dtype(jnp.bfloat16): 0x3F80, jnp.dtype(jnp.float16): 0x3C00}
+
+
+def _from_binary(s8, dtype):
+    """0/1 int8 values in ``dtype``; for 16-bit floats by their bit pattern (1.0 is 0x3F80 in
+    bf16, 0x3C00 in f16), exact and vectorised where XLA:CPU's narrow-float convert is not."""
+    dtype = jnp.dtype(dtype)
+    if dtype in _ONE_BITS:
+        return lax.bitcast_convert_type(s8.astype(jnp.uint16) * jnp.uint16(_ONE_BITS[dtype]), dtype)
+    return s8.astype(dtype)
+
+
 def run(spec, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes):
     """Run ``spec`` over the leading (time) axis of ``seq_in``; returns (seq_outs, state_outs).
 
@@ -48,5 +60,7 @@ def run(spec, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes)
     carry, outs = lax.scan(body, carry0, (jnp.arange(T, dtype=jnp.int32), seq_in), reverse=spec.reverse)
     if spec.finalize is not None:
         outs = spec.finalize(outs)
+    outs = tuple(_from_binary(o, d) if i in spec.binary_outputs else o for i, (o, d) in
+                 enumerate(zip(outs, seq_out_dtypes)))
     return (tuple(o.astype(d) for o, d in zip(outs, seq_out_dtypes)),
             tuple(c.astype(d) for c, d in zip(carry, state_out_dtypes)))

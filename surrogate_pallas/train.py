@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import LIFParams, LIFState, lif_sequence
+from . import LIFParams, lif_sequence
 
 NEURONS = ("snntorch", "spikingjelly", "ngclearn")
 ENCODINGS = ("rate", "latency")

@@ -1,4 +1,5 @@
 """Issue 3: the fused LIF step (ngclearn LIFCell semantics)."""
+import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -225,7 +226,7 @@ def test_params_are_static_and_hashable():
     assert a == b and hash(a) == hash(b)
     c = sp.LIFParams.ngclearn(tau_m=np.full(4, 10.0))
     assert c == sp.LIFParams.ngclearn(tau_m=np.full(4, 10.0)) and c != a and hash(c)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         a.tau_m = 3.0
     st = a.init_state((4,))
     assert float(st.v[0]) == -65.0 and float(st.rfr[0]) == 5.0 and float(st.thr_theta[0]) == 0 and float(st.tols[0]) == 0
