@@ -1,7 +1,8 @@
 """The jnp oracles: a ``lax.scan`` over the same ``lif_math`` step the kernels run.
 
-Nothing clever: every array keeps its natural shape, state is carried in f32,
-and outputs are cast to their storage dtypes as they are written.
+Every array keeps its natural shape and the state is carried in f32.  The maths
+is the kernels' own; the only thing added here is how values are stored around
+the loop on CPU (``run``'s docstring), which changes no value.
 """
 from __future__ import annotations
 
