@@ -51,7 +51,7 @@ def _consts(params, pop):
             raise ValueError(f"params.{k}: per-neuron shape {arr.shape} does not broadcast to the population "
                              f"shape {tuple(pop)}")
         names.append(k)
-        values.append(jnp.asarray(arr))
+        values.append(jnp.broadcast_to(jnp.asarray(arr), pop))
     return tuple(names), values
 
 
@@ -83,20 +83,19 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
     common = dict(lif=params, backend=backend, gpu_backend=gpu_backend, block_sizes=block_sizes)
     names, consts = _consts(params, pop) if params.is_cell else ((), [])
     n_out = 1 + bool(with_surrogate)
+    seq_out_dtypes = (s_dtype,) + ((j_seq.dtype,) if with_surrogate else ())
+    state_out_dtypes = tuple(f.dtype for f in fields)
     if params.is_cell:
         def core(j_seq, *rest):
             *state_and_consts, t = rest
             return tuple(bind(lif_cell_p, j_seq, *state_and_consts, t, array_names=names,
-                        with_surrogate=bool(with_surrogate),
-                        seq_out_dtypes=(s_dtype,) + ((j_seq.dtype,) if with_surrogate else ()),
-                        state_out_dtypes=tuple(f.dtype for f in fields), **common))
+                              with_surrogate=bool(with_surrogate), seq_out_dtypes=seq_out_dtypes,
+                              state_out_dtypes=state_out_dtypes, **common))
     else:
         def core(j_seq, v, t):
             return tuple(bind(lif_train_fwd_p, j_seq, v, save_residuals=False, residual_dtype=RESIDUALS[residuals],
-                        with_surrogate=bool(with_surrogate),
-                        seq_out_dtypes=(s_dtype,) + ((j_seq.dtype,) if with_surrogate else ()),
-                        state_out_dtypes=(v.dtype,), **common))
-    consts = [jnp.broadcast_to(c, pop) for c in consts]
+                              with_surrogate=bool(with_surrogate), seq_out_dtypes=seq_out_dtypes,
+                              state_out_dtypes=state_out_dtypes, **common))
     args = (j_seq, *fields, *consts, jnp.asarray(t0, jnp.float32))
     sharded = sharding.population_sharding([j_seq], [*fields, *consts]) if backend != "interpret_tpu" else None
     if sharded is not None:
