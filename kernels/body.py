@@ -13,11 +13,23 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
+from . import f16_bits
+
 F32 = jnp.float32
 
 
+def to_f32(x):
+    """A loaded value as f32 (int16 operands carry float16 bits on TPU: ``f16_bits``)."""
+    return f16_bits.decode(x) if x.dtype == f16_bits.BITS else x.astype(F32)
+
+
+def from_f32(x, dtype):
+    """An f32 value in the storage ``dtype`` of the ref it goes to."""
+    return f16_bits.encode(x) if jnp.dtype(dtype) == f16_bits.BITS else x.astype(dtype)
+
+
 def _load(ref, k):
-    return ref[k].astype(F32)
+    return to_f32(ref[k])
 
 
 def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, load=_load):
@@ -36,7 +48,7 @@ def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, load=
         if spec.finalize is not None:
             outs = spec.finalize(outs)
         for r, o in zip(seq_out, outs):
-            r[k] = o.astype(r.dtype)
+            r[k] = from_f32(o, r.dtype)
         if padded:
             valid = t_index < T
             new = tuple(jnp.where(valid, a, b) for a, b in zip(new, carry))
@@ -57,14 +69,14 @@ def split_refs(spec, refs):
 
 def pallas_body(spec, n_chunks, time_chunk, T, padded, *refs):
     seq_in, state_in, consts, tiles, seq_out, state_out, scratch = split_refs(spec, refs)
-    consts = tuple(r[...].astype(F32) for r in consts)
-    tiles = tuple(r[...].astype(F32) for r in tiles)
+    consts = tuple(to_f32(r[...]) for r in consts)
+    tiles = tuple(to_f32(r[...]) for r in tiles)
     T_mask = T if padded else None
     if n_chunks == 1:
-        carry = tuple(r[...].astype(F32) for r in state_in)
+        carry = tuple(to_f32(r[...]) for r in state_in)
         carry = run_chunk(spec, consts, tiles, carry, seq_in, seq_out, time_chunk, 0, T_mask)
         for r, v in zip(state_out, carry):
-            r[...] = v.astype(r.dtype)
+            r[...] = from_f32(v, r.dtype)
         return
     c = pl.program_id(1)
     chunk = (n_chunks - 1 - c) if spec.reverse else c
@@ -72,7 +84,7 @@ def pallas_body(spec, n_chunks, time_chunk, T, padded, *refs):
     @pl.when(c == 0)
     def _():
         for s, r in zip(scratch, state_in):
-            s[...] = r[...].astype(F32)
+            s[...] = to_f32(r[...])
 
     carry = tuple(s[...] for s in scratch)
     carry = run_chunk(spec, consts, tiles, carry, seq_in, seq_out, time_chunk, chunk * time_chunk, T_mask)
@@ -82,4 +94,4 @@ def pallas_body(spec, n_chunks, time_chunk, T, padded, *refs):
     @pl.when(c == n_chunks - 1)
     def _():
         for r, v in zip(state_out, carry):
-            r[...] = v.astype(r.dtype)
+            r[...] = from_f32(v, r.dtype)

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
+from . import launches
 from .body import pallas_body
 from .layout import LANES, Plan
 
 F32 = jnp.float32
+TRITON_PARAMS = dict(num_warps=4, num_stages=1)
 
 
 def _compiler(target):
@@ -19,7 +22,7 @@ def _compiler(target):
         return dict(compiler_params=pltpu.CompilerParams(dimension_semantics=("parallel", "arbitrary")))
     if target == "triton":
         from jax.experimental.pallas import triton as pltriton
-        return dict(compiler_params=pltriton.CompilerParams(num_warps=4, num_stages=1))
+        return dict(compiler_params=pltriton.CompilerParams(**TRITON_PARAMS))
     if target == "interpret_tpu":
         from jax.experimental.pallas import tpu as pltpu
         return dict(interpret=pltpu.InterpretParams(detect_races=True))
@@ -53,5 +56,15 @@ def launch(spec, plan: Plan, target, T, seq_in, state_in, consts, tiles, seq_out
         in_specs=[seq_spec] * len(seq_in) + [row_spec] * (len(state_in) + len(consts)) + [tile_spec] * len(tiles),
         out_specs=tuple([seq_spec] * len(seq_out_dtypes) + [row_spec] * len(state_out_dtypes)),
         scratch_shapes=scratch, name=spec.name, **_compiler(target))
-    outs = call(*seq_in, *state_in, *consts, *tiles)
+    operands = (*seq_in, *state_in, *consts, *tiles)
+    blocks = [(tc, br, LANES)] * (len(seq_in) + len(seq_out_dtypes)) + [(br, LANES)] * (
+        len(operands) - len(seq_in) + len(state_out_dtypes))
+    dtypes = [a.dtype for a in operands[:len(seq_in)]] + [jnp.dtype(d) for d in seq_out_dtypes] + [
+        a.dtype for a in operands[len(seq_in):]] + [jnp.dtype(d) for d in state_out_dtypes]
+    launches.record(name=spec.name, target=target, grid=grid,
+                    # Pallas double-buffers every blocked operand; the carried state is scratch
+                    vmem_bytes=2 * sum(math.prod(b) * d.itemsize for b, d in zip(blocks, dtypes))
+                    + len(scratch) * br * LANES * 4,
+                    **(TRITON_PARAMS if target == "triton" else {}))
+    outs = call(*operands)
     return outs[:len(seq_out_dtypes)], outs[len(seq_out_dtypes):]

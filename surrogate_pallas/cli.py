@@ -1,8 +1,10 @@
-"""The ``surrogate-pallas`` command: ``train``, ``simulate`` and ``bench``."""
+"""The ``surrogate-pallas`` command: ``train``, ``simulate``, ``bench`` and ``inspect``."""
 from __future__ import annotations
 
 import argparse
 import datetime
+import glob
+import os
 import sys
 from pathlib import Path
 
@@ -150,14 +152,38 @@ def parser():
     s.set_defaults(fn=cmd_simulate)
     b = sub.add_parser("bench", help="kernel benchmarks and the regression gate (see --help)", add_help=False)
     b.set_defaults(fn=None)
+    i = sub.add_parser("inspect", help="compile every kernel for real TPUs and NVIDIA GPUs, report static "
+                       "figures and gate on them (see --help)", add_help=False)
+    i.set_defaults(fn=None)
     return ap
+
+
+def _cpu_only_host() -> bool:
+    """No NVIDIA driver and no TPU device nodes: the CUDA plugin and libtpu have nothing to find."""
+    return not (os.path.exists("/proc/driver/nvidia/version") or glob.glob("/dev/nvidia[0-9]*")
+                or glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"))
+
+
+def _choose_platform(command):
+    """Run on CPU where there is no accelerator (and always for ``inspect``, whose compilers need no
+    device), so that JAX does not start the CUDA plugin or libtpu only to report that they found
+    nothing.  An explicit JAX_PLATFORMS is kept."""
+    if os.environ.get("JAX_PLATFORMS"):
+        return
+    if command == "inspect" or _cpu_only_host():
+        import jax
+        jax.config.update("jax_platforms", "cpu")
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _choose_platform(argv[0] if argv else None)
     if argv and argv[0] == "bench":
         from .bench import main as bench_main
         return bench_main(argv[1:])
+    if argv and argv[0] == "inspect":
+        from .aot.report import main as inspect_main
+        return inspect_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.fn(args)

@@ -1,0 +1,155 @@
+"""The public programs that the compile tests and ``surrogate-pallas inspect`` compile.
+
+A ``Program`` names one model, one program kind, one population shape, T and
+the dtypes; ``build()`` gives the function and its abstract arguments
+(``jax.ShapeDtypeStruct``), so nothing is allocated, and ``ideal_bytes()``
+gives the bytes the fused kernels must move at the least: every time-major
+operand read or written once, every per-neuron one once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..api import RESIDUALS, lif_sequence, lif_step
+from ..params import LIFParams, LIFState
+from ..kernels.specs import needs_reset_bit
+
+
+def _cell(pop):
+    n = math.prod(pop)
+    tau = np.linspace(5.0, 20.0, n, dtype=np.float32).reshape(pop)
+    thr = np.linspace(-53.0, -51.0, n, dtype=np.float32).reshape(pop)
+    return LIFParams.ngclearn(tau_m=tau, thr=thr, integration_type="midpoint", v_min=-70.0)
+
+
+# every model the library has; a new preset is added here and is compiled from then on
+MODELS = {
+    "ngclearn": _cell,
+    "snntorch_subtract": lambda pop: LIFParams.snntorch_leaky(0.9, reset_mechanism="subtract"),
+    "snntorch_zero": lambda pop: LIFParams.snntorch_leaky(0.9, reset_mechanism="zero"),
+    "snntorch_none": lambda pop: LIFParams.snntorch_leaky(0.9, reset_mechanism="none"),
+    "snntorch_subtract_nodelay": lambda pop: LIFParams.snntorch_leaky(0.9, reset_delay=False),
+    "spikingjelly_hard": lambda pop: LIFParams.spikingjelly(tau=2.0),
+    "spikingjelly_soft": lambda pop: LIFParams.spikingjelly(tau=2.0, v_reset=None, decay_input=False,
+                                                            detach_reset=True, surrogate="sigmoid"),
+}
+# step: lif_step; fwd: lif_sequence; fwd_sg: with the surrogate; grad: a vjp with cotangents for the
+# spikes and the final state (what a training step runs); jvp: the tangent kernel; vmap: a batch axis
+WHATS = ("step", "fwd", "fwd_sg", "grad", "jvp", "vmap")
+DTYPES = ("float32", "bfloat16", "float16")
+POPS = ((4096,), (1000,), (8, 512), (3, 5, 77))  # aligned and ragged, 1 to 3 dims
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    model: str
+    what: str
+    pop: tuple[int, ...]
+    T: int = 16
+    dtype: str = "float32"
+    spike_dtype: str | None = None
+
+    @property
+    def id(self) -> str:
+        pop = "x".join(map(str, self.pop))
+        s = f"{self.model}/{self.what}/T={self.T}/pop={pop}/{self.dtype}"
+        return s + (f"/s={self.spike_dtype}" if self.spike_dtype else "")
+
+    @property
+    def params(self) -> LIFParams:
+        return MODELS[self.model](self.pop)
+
+    def build(self, gpu_backend: str = "triton"):
+        """(function, abstract arguments): the program as a user writes it, on the Pallas kernels."""
+        p, dt = self.params, jnp.dtype(self.dtype)
+        seq = jax.ShapeDtypeStruct((self.T, *self.pop), dt)
+        row = jax.ShapeDtypeStruct(self.pop, dt)
+        kw = dict(backend="pallas", gpu_backend=gpu_backend, spike_dtype=self.spike_dtype)
+        state = jax.tree.map(lambda _: row, p.init_state((1,)))  # the model's fields, abstract
+
+        if self.what == "step":
+            return (lambda st, j: lif_step(st, j, p, t=3.0, **kw)), (state, row)
+
+        def fwd(j, st):
+            st, out = lif_sequence(j, st, p, with_surrogate=self.what == "fwd_sg", **kw)
+            return st, out
+
+        if self.what in ("fwd", "fwd_sg"):
+            return fwd, (seq, state)
+        if self.what == "vmap":
+            batched = lambda a: jax.ShapeDtypeStruct((2, *a.shape), a.dtype)
+            return jax.vmap(fwd), jax.tree.map(batched, (seq, state))
+
+        def primal(j, st):
+            st, out = fwd(j, st)
+            return out.s, st
+        if self.what == "grad":
+            def grad(j, st, g_s, g_st):
+                out, vjp = jax.vjp(primal, j, st)
+                return out, vjp((g_s, g_st))
+            return grad, (seq, state, seq, state)
+        return (lambda j, st, dj, dst: jax.jvp(primal, (j, st), (dj, dst))), (seq, state, seq, state)
+
+    def ideal_bytes(self) -> int | None:
+        """Least HBM bytes of the fused kernels; None where the program has no fused kernel for it
+        (the cell's derivatives are the autodiff of its jnp reference)."""
+        p = self.params
+        it = jnp.dtype(self.dtype).itemsize
+        s_it = jnp.dtype(self.spike_dtype or self.dtype).itemsize
+        n, T = math.prod(self.pop), self.T
+        n_state = 4 if p.is_cell else 1
+        consts = 4 * len(p.array_params())  # per-neuron parameters, read once as f32
+        if self.what in ("step", "fwd", "fwd_sg", "vmap"):
+            T = 1 if self.what == "step" else T
+            sg = it if self.what in ("step", "fwd_sg") else 0
+            per_neuron = 2 * n_state * it + consts
+            total = n * (T * (it + s_it + sg) + per_neuron)
+            return total * (2 if self.what == "vmap" else 1)
+        if p.is_cell:
+            return None
+        res = RESIDUALS["bf16"].itemsize + (1 if needs_reset_bit(p) else 0)
+        fwd = T * (it + s_it + res) + 2 * it
+        # grad: read g_s, the residual, write g_j; jvp: read dj, the residual, write ds; both carry a state
+        derivative = T * (s_it + res + it) + 2 * it
+        return n * (fwd + derivative)
+
+
+def ci_matrix() -> list[Program]:
+    """A representative matrix: every model x every program, then every dtype and spike dtype over
+    every population shape, each model in turn."""
+    out = [Program(m, w, (3, 77), T=10) for m in MODELS for w in WHATS]
+    shapes = itertools.cycle(POPS)
+    for m in MODELS:
+        for dt, sdt in itertools.product(DTYPES, (None, "int8")):
+            out.append(Program(m, "fwd", next(shapes), dtype=dt, spike_dtype=sdt))
+        for dt in DTYPES[1:]:
+            out.append(Program(m, "grad", next(shapes), dtype=dt))
+    return out
+
+
+def full_matrix() -> list[Program]:
+    """Every model x program x dtype x spike dtype x shape (int8 spikes carry no gradient)."""
+    out = []
+    for m, w, dt, sdt, pop in itertools.product(MODELS, WHATS, DTYPES, (None, "int8"), POPS):
+        if sdt and w in ("grad", "jvp"):
+            continue
+        out.append(Program(m, w, pop, T=10, dtype=dt, spike_dtype=sdt))
+    return out
+
+
+def inspect_matrix() -> list[Program]:
+    """The programs whose static figures are tracked: aligned, ragged N, ragged T, a 2-D
+    population and a large one, for the training forward and forward+backward and the cell."""
+    shapes = [(64, (65536,)), (64, (100000,)), (100, (65536,)), (64, (32, 1000)), (64, (4_000_000,))]
+    out = []
+    for T, pop in shapes:
+        for m in ("spikingjelly_hard", "snntorch_subtract"):
+            out += [Program(m, "fwd", pop, T=T), Program(m, "grad", pop, T=T)]
+        out.append(Program("ngclearn", "fwd_sg", pop, T=T))
+    return out

@@ -1,0 +1,201 @@
+"""``surrogate-pallas inspect``: static figures from the real compilers, and a gate on them.
+
+For every program of ``programs.inspect_matrix()`` and every target it reports
+whether it compiled; for TPU the whole compiled program's HBM bytes against the
+fused kernels' ideal bytes, the kernels' VMEM and XLA's temporaries, and any
+sequence-sized copy, pad or slice left around the kernels; for NVIDIA each
+Triton kernel's registers, spills and shared memory.  None of it is timing, so
+none of it is noise: ``--compare BASELINE --max-regression 5%`` fails on any
+figure that got worse.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from . import programs
+
+TPU_TARGETS = ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e")
+CUDA_TARGETS = ("cuda-sm80", "cuda-sm90", "cuda-sm100")
+TARGETS = TPU_TARGETS + CUDA_TARGETS
+# figure -> (higher is worse, absolute slack below which a change is not a regression)
+GATED = {"bytes_ratio": 0.0, "vmem_bytes": 64 * 2**10, "temp_bytes": 64 * 2**10, "moves": 0,
+         "registers": 0, "spill_bytes": 0, "shared_bytes": 1024}
+STRICT = ("moves", "spill_bytes")  # any increase is a regression
+
+
+def inspect_tpu(program, gen):
+    from . import tpu
+    fn, args = program.build()
+    r = tpu.compile_program(fn, args, gen)
+    row = dict(compiled=r.ok, error=r.error)
+    if r.ok:
+        ideal = program.ideal_bytes()
+        row.update(hbm_bytes=r.hbm_bytes, xla_bytes=r.xla_bytes, kernel_bytes=r.kernel_bytes, ideal_bytes=ideal,
+                   bytes_ratio=None if not ideal else r.hbm_bytes / ideal, vmem_bytes=r.vmem_bytes,
+                   temp_bytes=r.temp_bytes, kernels=r.kernels, moves=len(r.moves), move_ops=list(r.moves))
+    return row
+
+
+def inspect_cuda(program, arch):
+    from . import nvidia
+    fn, args = program.build()
+    ks = nvidia.compile_program(fn, args, (arch,))
+    ok = all(k.ok for k in ks)
+    row = dict(compiled=ok, error=next((f"{k.name}: {k.error}" for k in ks if not k.ok), None),
+               kernels=[dict(name=k.name, registers=k.registers, spill_bytes=k.spill_bytes,
+                             stack_bytes=k.stack_bytes, shared_bytes=k.shared_bytes, num_warps=k.num_warps)
+                        for k in ks])
+    if ok and ks:
+        row.update(registers=max(k.registers for k in ks), spill_bytes=sum(k.spill_bytes for k in ks),
+                   shared_bytes=max(k.shared_bytes for k in ks))
+    return row
+
+
+def run(progs, targets, progress=True):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        tqdm = None
+    bar = tqdm(total=len(progs) * len(targets), desc="inspect", unit="program", file=sys.stderr,
+               disable=not progress) if tqdm else None
+    rows = []
+    for p in progs:
+        for t in targets:
+            kind, _, which = t.partition("-")
+            row = inspect_tpu(p, which) if kind == "tpu" else inspect_cuda(p, which)
+            rows.append(dict(key=f"{p.id}|{t}", id=p.id, target=t, **row))
+            if bar:
+                bar.update(1)
+    if bar:
+        bar.close()
+    return rows
+
+
+def meta():
+    import jax
+    import jaxlib
+    out = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               jax=jax.__version__, jaxlib=jaxlib.__version__, python=sys.version.split()[0])
+    for mod in ("libtpu", "triton"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            from importlib import metadata
+            try:
+                out[mod] = metadata.version(mod)
+            except metadata.PackageNotFoundError:
+                out[mod] = None
+    return out
+
+
+def _mib(x):
+    return f"{x / 2**20:.2f}"
+
+
+def table(rows) -> str:
+    head = (f"{'program':<52} {'target':<10} {'ok':<3} {'HBM MiB':>9} {'ideal':>9} {'ratio':>6} {'moves':>5} "
+            f"{'VMEM KiB':>8} {'regs':>5} {'spill':>5} {'smem':>6}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        ok = "yes" if r["compiled"] else "NO"
+        if not r["compiled"]:
+            lines.append(f"{r['id']:<52} {r['target']:<10} {ok:<3} {r['error']}")
+        elif r["target"].startswith("tpu"):
+            ratio = "-" if r["bytes_ratio"] is None else f"{r['bytes_ratio']:.2f}x"
+            ideal = "-" if not r["ideal_bytes"] else _mib(r["ideal_bytes"])
+            lines.append(f"{r['id']:<52} {r['target']:<10} {ok:<3} {_mib(r['hbm_bytes']):>9} {ideal:>9} "
+                         f"{ratio:>6} {r['moves']:>5} {r['vmem_bytes'] // 1024:>8}")
+        else:
+            lines.append(f"{r['id']:<52} {r['target']:<10} {ok:<3} {'':>9} {'':>9} {'':>6} {'':>5} {'':>8} "
+                         f"{r.get('registers', '-'):>5} {r.get('spill_bytes', '-'):>5} {r.get('shared_bytes', '-'):>6}")
+    return "\n".join(lines)
+
+
+def compare(baseline: dict, current: dict, max_regression: float):
+    """Every figure that got worse: a program that stopped compiling, any new spill or sequence-sized
+    move, and bytes ratio, VMEM, temporaries, registers or shared memory up by more than
+    ``max_regression`` (beyond a small absolute slack).  Returns (key, figure, old, new)."""
+    base = {r["key"]: r for r in baseline["results"]}
+    out = []
+    for r in current["results"]:
+        b = base.get(r["key"])
+        if b is None:
+            continue
+        if b["compiled"] and not r["compiled"]:
+            out.append((r["key"], "compiled", True, False))
+            continue
+        for fig, slack in GATED.items():
+            old, new = b.get(fig), r.get(fig)
+            if old is None or new is None:
+                continue
+            limit = old if fig in STRICT else old + max(old * max_regression, slack)
+            if new > limit:
+                out.append((r["key"], fig, old, new))
+    return out
+
+
+def _targets(text):
+    out = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in out if t not in TARGETS]
+    if bad or not out:
+        raise argparse.ArgumentTypeError(f"unknown target(s) {', '.join(bad) or text!r}; expected some of "
+                                         f"{', '.join(TARGETS)}")
+    return out
+
+
+def parser(prog="surrogate-pallas inspect"):
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--targets", type=_targets, default=list(TARGETS), help="comma-separated, from: "
+                    + ", ".join(TARGETS))
+    ap.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON report to this file")
+    ap.add_argument("--compare", type=Path, metavar="BASELINE.json", default=None,
+                    help="exit 1 if any figure is worse than in this saved report")
+    ap.add_argument("--max-regression", default="5%", help="allowed growth of bytes, VMEM, registers, shared memory")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def main(argv=None, prog="surrogate-pallas inspect") -> int:
+    from ..bench import parse_fraction
+    args = parser(prog).parse_args(argv)
+    try:
+        max_reg = parse_fraction(args.max_regression)
+        baseline = json.loads(args.compare.read_text()) if args.compare else None
+    except (ValueError, OSError, json.JSONDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        rows = run(programs.inspect_matrix(), args.targets, progress=not args.quiet)
+    except RuntimeError as e:  # a missing compiler (the aot extra) or moved JAX internals
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    doc = dict(meta=meta(), results=rows)
+    print(json.dumps(doc, indent=1) if args.json else table(rows))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    failed = [r for r in rows if not r["compiled"]]
+    status = 0
+    if failed:
+        print(f"{len(failed)} program(s) failed to compile", file=sys.stderr)
+        status = 1
+    if baseline is not None:
+        bad = compare(baseline, doc, max_reg)
+        for key, fig, old, new in bad:
+            print(f"REGRESSION {key}: {fig} {old} -> {new}", file=sys.stderr)
+        if bad:
+            print(f"{len(bad)} regression(s) beyond {max_reg:.0%} against {args.compare}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"no regression beyond {max_reg:.0%} against {args.compare}", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m surrogate_pallas.aot.report"))

@@ -1,0 +1,73 @@
+"""The real compilers, ahead of time, on this CPU-only machine.
+
+Every public program compiles with libtpu for TPU v4, v5e, v5p and v6e, and its
+Triton kernels compile with the ``triton`` package for sm_80, sm_90 and sm_100
+with no register spills.  CI runs a representative matrix (every model x every
+program, then every dtype and spike dtype over 1-3-dim aligned and ragged
+populations); ``SP_AOT_MATRIX=full`` runs the full cross product.
+"""
+import os
+
+import pytest
+
+from surrogate_pallas.aot import nvidia, programs, tpu
+
+MATRIX = programs.full_matrix() if os.environ.get("SP_AOT_MATRIX") == "full" else programs.ci_matrix()
+
+
+def test_the_matrix_covers_every_model_program_dtype_and_shape():
+    seen = lambda f: {f(p) for p in MATRIX}
+    assert seen(lambda p: p.model) == set(programs.MODELS)
+    assert seen(lambda p: p.what) == set(programs.WHATS)
+    assert seen(lambda p: p.dtype) == set(programs.DTYPES)
+    assert seen(lambda p: p.spike_dtype) == {None, "int8"}
+    assert seen(lambda p: p.pop) >= set(programs.POPS) and {1, 2, 3} <= seen(lambda p: len(p.pop))
+    for m in programs.MODELS:  # every dtype of every model, forward and backward
+        assert {p.dtype for p in MATRIX if p.model == m and p.what == "fwd"} == set(programs.DTYPES)
+
+
+@pytest.mark.parametrize("program", MATRIX, ids=lambda p: p.id)
+def test_compiles_for_every_tpu_generation(program):
+    fn, args = program.build()
+    failures = []
+    for gen in tpu.GENERATIONS:
+        r = tpu.compile_program(fn, args, gen)
+        if not r.ok:
+            failures.append(f"{program.id} on TPU {gen}: {r.error}")
+        elif program.ideal_bytes() is not None:
+            assert r.kernels >= 1, f"{program.id} on TPU {gen}: no Mosaic kernel in the compiled program"
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("program", MATRIX, ids=lambda p: p.id)
+def test_triton_kernels_compile_without_spills(program):
+    fn, args = program.build()
+    kernels = nvidia.compile_program(fn, args)
+    problems = [f"{program.id} {k.name} on {k.arch}: {k.error}" for k in kernels if not k.ok]
+    problems += [f"{program.id} {k.name} on {k.arch}: spills {k.spill_bytes} B of local memory"
+                 for k in kernels if k.ok and (k.spill_bytes or k.stack_bytes)]
+    assert not problems, "\n".join(problems)
+    if program.ideal_bytes() is not None:
+        assert kernels, f"{program.id}: no Triton kernel was lowered"
+
+
+def test_a_compile_failure_is_reported_by_name():
+    def broken(x):
+        from jax.experimental import pallas as pl
+        import jax, jax.numpy as jnp
+
+        def k(x_ref, o_ref):  # f16 vector loads: Mosaic TPU has none
+            o_ref[...] = x_ref[...] * 2
+        return pl.pallas_call(k, out_shape=jax.ShapeDtypeStruct(x.shape, x.dtype))(x)
+
+    import jax
+    import jax.numpy as jnp
+    r = tpu.compile_program(broken, (jax.ShapeDtypeStruct((32, 128), jnp.float16),), "v5e")
+    assert not r.ok and "Mosaic" in r.error
+
+
+def test_capturing_triton_modules_names_what_moved(monkeypatch):
+    from jax._src.pallas.triton import pallas_call_registration as reg
+    monkeypatch.delattr(reg.lowering, "lower_jaxpr_to_triton_module")
+    with pytest.raises(RuntimeError, match="lower_jaxpr_to_triton_module"):
+        nvidia.lower(*programs.Program("spikingjelly_hard", "fwd", (1000,)).build())
