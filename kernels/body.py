@@ -2,9 +2,14 @@
 
 ``run_chunk`` streams ``n`` steps of a ``Spec`` through refs holding a time
 chunk, with the state carried as values (registers / vregs).  ``pallas_body``
-wraps it for ``pallas_call`` targets: with one chunk (Triton) the state lives
-in registers for the whole sequence; with several (TPU, interpret) time is the
-sequential grid axis and the state is kept in VMEM scratch between chunks.
+wraps it for ``pallas_call`` targets:
+
+* one chunk (Triton): each program loops over all T with its state in registers;
+* several (TPU, interpret): time is the last, sequential grid axis, the state
+  is kept in VMEM scratch between chunks, and within a chunk the steps run
+  over one strip of lanes at a time, so the carried state of a strip stays in
+  vector registers however large the block is.
+
 The Mosaic GPU launcher calls ``run_chunk`` from its pipeline body.
 """
 from __future__ import annotations
@@ -28,33 +33,60 @@ def from_f32(x, dtype):
     return f16_bits.encode(x) if jnp.dtype(dtype) == f16_bits.BITS else x.astype(dtype)
 
 
-def _load(ref, k):
-    return to_f32(ref[k])
-
-
-def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, load=_load):
+def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, at=lambda k: k, load=None):
     """Run ``n`` steps over chunk refs (time on their leading axis); returns the carry.
 
-    Steps at or past ``T`` (the pad of the last chunk) leave the carry unchanged.
-    ``load(ref, k)`` reads step k as f32 (Mosaic GPU passes one that fixes the register layout).
+    ``at(k)`` is the index of step k in a chunk ref.  Steps at or past ``T`` (the
+    partial last chunk) leave the carry unchanged, and their stores fall past the
+    array's edge, where Pallas drops them.  ``load(ref, idx)`` reads as f32 (Mosaic GPU
+    passes one that fixes the register layout).
     """
-    padded = T is not None
+    load = load or (lambda ref, idx: to_f32(ref[idx]))
 
     def step(i, carry):
         k = (n - 1 - i) if spec.reverse else i
         t_index = t_offset + k
-        vals = tuple(load(r, k) for r in seq_in)
+        vals = tuple(load(r, at(k)) for r in seq_in)
         new, outs = spec.step(consts, tiles, carry, vals, t_index)
         if spec.finalize is not None:
             outs = spec.finalize(outs)
         for r, o in zip(seq_out, outs):
-            r[k] = from_f32(o, r.dtype)
-        if padded:
+            r[at(k)] = from_f32(o, r.dtype)
+        if T is not None:
             valid = t_index < T
             new = tuple(jnp.where(valid, a, b) for a, b in zip(new, carry))
         return tuple(new)
 
     return lax.fori_loop(0, n, step, tuple(carry))
+
+
+def run_chunk_rows(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, lanes, group):
+    """``run_chunk`` for time on sublanes (a 1-D population on TPU): the steps of a group move as one
+    aligned ``(group, lanes)`` tile per operand, and the group's steps are unrolled over its rows."""
+    n_groups = n // group
+
+    def body(gi, carry):
+        g = (n_groups - 1 - gi) if spec.reverse else gi
+        base = 0 if n_groups == 1 else pl.multiple_of(g * group, group)
+        rows = (pl.ds(base, group), lanes)
+        tiles_in = [to_f32(r[rows]) for r in seq_in]
+        out_rows = [[None] * group for _ in seq_out]
+        for k in (range(group - 1, -1, -1) if spec.reverse else range(group)):
+            t_index = t_offset + base + k
+            new, outs = spec.step(consts, tiles, carry, tuple(a[k:k + 1] for a in tiles_in), t_index)
+            if spec.finalize is not None:
+                outs = spec.finalize(outs)
+            for rows_k, o in zip(out_rows, outs):
+                rows_k[k] = o.astype(F32)  # exact: the stored value was already rounded
+            if T is not None:
+                valid = t_index < T
+                new = tuple(jnp.where(valid, a, b) for a, b in zip(new, carry))
+            carry = tuple(new)
+        for r, rows_k in zip(seq_out, out_rows):
+            r[rows] = from_f32(jnp.concatenate(rows_k, axis=0), r.dtype)
+        return carry
+
+    return lax.fori_loop(0, n_groups, body, tuple(carry))
 
 
 def split_refs(spec, refs):
@@ -67,31 +99,40 @@ def split_refs(spec, refs):
     return out
 
 
-def pallas_body(spec, n_chunks, time_chunk, T, padded, *refs):
+def pallas_body(spec, plan, T, *refs):
     seq_in, state_in, consts, tiles, seq_out, state_out, scratch = split_refs(spec, refs)
-    consts = tuple(to_f32(r[...]) for r in consts)
-    tiles = tuple(to_f32(r[...]) for r in tiles)
-    T_mask = T if padded else None
-    if n_chunks == 1:
+    tc, nc = plan.time_chunk, plan.n_chunks
+    T_mask = T if tc * nc != T else None
+    if nc == 1 and not scratch:  # Triton: the state lives in registers for the whole sequence
         carry = tuple(to_f32(r[...]) for r in state_in)
-        carry = run_chunk(spec, consts, tiles, carry, seq_in, seq_out, time_chunk, 0, T_mask)
+        carry = run_chunk(spec, tuple(to_f32(r[...]) for r in consts), tuple(to_f32(r[...]) for r in tiles),
+                          carry, seq_in, seq_out, tc, 0, T_mask)
         for r, v in zip(state_out, carry):
             r[...] = from_f32(v, r.dtype)
         return
-    c = pl.program_id(1)
-    chunk = (n_chunks - 1 - c) if spec.reverse else c
+    c = pl.program_id(len(plan.grid) - 1)
+    chunk = (nc - 1 - c) if spec.reverse else c
 
     @pl.when(c == 0)
     def _():
         for s, r in zip(scratch, state_in):
             s[...] = to_f32(r[...])
 
-    carry = tuple(s[...] for s in scratch)
-    carry = run_chunk(spec, consts, tiles, carry, seq_in, seq_out, time_chunk, chunk * time_chunk, T_mask)
-    for s, v in zip(scratch, carry):
-        s[...] = v
+    for lo in range(0, plan.block_lanes, plan.strip):
+        lanes = pl.ds(lo, plan.strip)
+        row = (slice(None), lanes)
+        carry = tuple(s[row] for s in scratch)
+        cvals, tvals = tuple(to_f32(r[row]) for r in consts), tuple(to_f32(r[row]) for r in tiles)
+        if plan.time_on_sublanes:
+            carry = run_chunk_rows(spec, cvals, tvals, carry, seq_in, seq_out, tc, chunk * tc, T_mask, lanes,
+                                   plan.group)
+        else:
+            carry = run_chunk(spec, cvals, tvals, carry, seq_in, seq_out, tc, chunk * tc, T_mask,
+                              lambda k: (k, slice(None), lanes))
+        for s, v in zip(scratch, carry):
+            s[row] = v
 
-    @pl.when(c == n_chunks - 1)
+    @pl.when(c == nc - 1)
     def _():
-        for r, v in zip(state_out, carry):
-            r[...] = from_f32(v, r.dtype)
+        for r, s in zip(state_out, scratch):
+            r[...] = from_f32(s[...], r.dtype)

@@ -16,13 +16,14 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import mosaic_gpu as plgpu
 
 from .body import run_chunk, split_refs
-from .layout import LANES, Plan
+from .layout import LANES
+from .tiles import TilePlan
 
 F32 = jnp.float32
 VEC = 2  # elements per thread per access: 8 B of f32, 4 B of bf16
 
 
-def launch(spec, plan: Plan, target, T, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes):
+def launch(spec, plan: TilePlan, target, T, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes):
     br, tc, nc = plan.block_rows, plan.time_chunk, plan.n_chunks
     T_mask = T if plan.t_pad != T else None
     # one register layout for every operand, whatever its storage dtype, so they combine pointwise
@@ -43,7 +44,7 @@ def launch(spec, plan: Plan, target, T, seq_in, state_in, consts, tiles, seq_out
         def pipe(idx, *smem_and_carry):
             *smem, carry = smem_and_carry
             s_in, s_out = smem[:len(seq_in_g)], smem[len(seq_in_g):]
-            return run_chunk(spec, cvals, tvals, carry, s_in, s_out, tc, time_block(idx[0]) * tc, T_mask, load)
+            return run_chunk(spec, cvals, tvals, carry, s_in, s_out, tc, time_block(idx[0]) * tc, T_mask, load=load)
 
         block = plgpu.BlockSpec((tc, br, LANES), lambda c: (time_block(c), b, 0))
         carry = plgpu.emit_pipeline(pipe, grid=(nc,), in_specs=[block] * len(seq_in_g),

@@ -1,4 +1,8 @@
-"""Launch a ``Spec`` with ``pl.pallas_call``: Pallas TPU (Mosaic), Pallas Triton, and both interpreters."""
+"""Launch a ``Spec`` with ``pl.pallas_call``: Pallas TPU (Mosaic), Pallas Triton, and both interpreters.
+
+Operands arrive in the plan's shapes (``layout.make_plan``); partial edge blocks and the partial
+last time chunk are Pallas's masked edges and the body's ``t < T`` mask, never padding.
+"""
 from __future__ import annotations
 
 import functools
@@ -10,16 +14,17 @@ from jax.experimental import pallas as pl
 
 from . import launches
 from .body import pallas_body
-from .layout import LANES, Plan
+from .layout import Plan
 
 F32 = jnp.float32
 TRITON_PARAMS = dict(num_warps=4, num_stages=1)
 
 
-def _compiler(target):
+def _compiler(target, n_grid):
     if target == "tpu":
         from jax.experimental.pallas import tpu as pltpu
-        return dict(compiler_params=pltpu.CompilerParams(dimension_semantics=("parallel", "arbitrary")))
+        return dict(compiler_params=pltpu.CompilerParams(
+            dimension_semantics=("parallel",) * (n_grid - 1) + ("arbitrary",)))
     if target == "triton":
         from jax.experimental.pallas import triton as pltriton
         return dict(compiler_params=pltriton.CompilerParams(**TRITON_PARAMS))
@@ -29,42 +34,51 @@ def _compiler(target):
     return dict(interpret=True)
 
 
+def _squeezed(d):
+    return d is None or not isinstance(d, int)
+
+
+def _dense(block):
+    """The block's shape as the kernel sees it (squeezed dims dropped)."""
+    return tuple(d for d in block if not _squeezed(d))
+
+
 def launch(spec, plan: Plan, target, T, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes):
-    """All operands already tiled: seq (t_pad, rows, 128), state/consts (rows, 128), tiles (block_rows, 128)."""
-    br, tc = plan.block_rows, plan.time_chunk
-    one_chunk = target == "triton"  # Triton programs run in parallel: no sequential grid axis
-    if one_chunk:
-        grid, tc, nc = (plan.n_blocks,), plan.t_pad, 1
-        seq_spec = pl.BlockSpec((tc, br, LANES), lambda i: (0, i, 0))
-        row_spec = pl.BlockSpec((br, LANES), lambda i: (i, 0))
-        tile_spec = pl.BlockSpec((br, LANES), lambda i: (0, 0))
-        scratch = ()
-    else:
-        nc = plan.n_chunks
-        grid = (plan.n_blocks, nc)
+    """seq operands in ``plan.seq_shape``, state/consts in ``plan.state_shape``; tiles are scalars."""
+    nc = plan.n_chunks
+    chunked = target != "triton"
+    if chunked:
         time_block = (lambda c: nc - 1 - c) if spec.reverse else (lambda c: c)
-        seq_spec = pl.BlockSpec((tc, br, LANES), lambda i, c: (time_block(c), i, 0))
-        row_spec = pl.BlockSpec((br, LANES), lambda i, c: (i, 0))
-        tile_spec = pl.BlockSpec((br, LANES), lambda i, c: (0, 0))
+        seq_index = lambda *g: (time_block(g[-1]), *g[:-1])
+        row_index = (lambda i, c: (0, i)) if plan.time_on_sublanes else (lambda *g: g[:-1])
+    else:
+        seq_index = lambda i: (0, i)
+        row_index = lambda i: (i,)
+    seq_spec = pl.BlockSpec(plan.seq_block, seq_index)
+    row_spec = pl.BlockSpec(plan.state_block, row_index)
+    tile_shape = tuple(1 if _squeezed(d) else d for d in plan.state_block)
+    tile_spec = pl.BlockSpec(plan.state_block, lambda *g: (0,) * len(tile_shape))
+    tile_arrays = tuple(jnp.full(tile_shape, t, F32) for t in tiles)
+    scratch = ()
+    if chunked:
         from jax.experimental.pallas import tpu as pltpu
-        scratch = tuple(pltpu.VMEM((br, LANES), F32) for _ in range(spec.n_state))
-    out_shape = tuple(jax.ShapeDtypeStruct((plan.t_pad, plan.rows, LANES), d) for d in seq_out_dtypes) + tuple(
-        jax.ShapeDtypeStruct((plan.rows, LANES), d) for d in state_out_dtypes)
-    kernel = functools.partial(pallas_body, spec, nc, tc, T, plan.t_pad != T)
+        scratch = tuple(pltpu.VMEM(_dense(plan.state_block), F32) for _ in range(spec.n_state))
+    out_shape = tuple(jax.ShapeDtypeStruct(plan.seq_shape, d) for d in seq_out_dtypes) + tuple(
+        jax.ShapeDtypeStruct(plan.state_shape, d) for d in state_out_dtypes)
+    operands = (*seq_in, *state_in, *consts, *tile_arrays)
     call = pl.pallas_call(
-        kernel, out_shape=out_shape, grid=grid,
+        functools.partial(pallas_body, spec, plan, T), out_shape=out_shape, grid=plan.grid,
         in_specs=[seq_spec] * len(seq_in) + [row_spec] * (len(state_in) + len(consts)) + [tile_spec] * len(tiles),
         out_specs=tuple([seq_spec] * len(seq_out_dtypes) + [row_spec] * len(state_out_dtypes)),
-        scratch_shapes=scratch, name=spec.name, **_compiler(target))
-    operands = (*seq_in, *state_in, *consts, *tiles)
-    blocks = [(tc, br, LANES)] * (len(seq_in) + len(seq_out_dtypes)) + [(br, LANES)] * (
-        len(operands) - len(seq_in) + len(state_out_dtypes))
-    dtypes = [a.dtype for a in operands[:len(seq_in)]] + [jnp.dtype(d) for d in seq_out_dtypes] + [
-        a.dtype for a in operands[len(seq_in):]] + [jnp.dtype(d) for d in state_out_dtypes]
-    launches.record(name=spec.name, target=target, grid=grid,
-                    # Pallas double-buffers every blocked operand; the carried state is scratch
-                    vmem_bytes=2 * sum(math.prod(b) * d.itemsize for b, d in zip(blocks, dtypes))
-                    + len(scratch) * br * LANES * 4,
+        scratch_shapes=scratch, name=spec.name, **_compiler(target, len(plan.grid)))
+    seq_bytes = sum(jnp.dtype(a.dtype).itemsize for a in seq_in) + sum(jnp.dtype(d).itemsize for d in seq_out_dtypes)
+    row_bytes = sum(jnp.dtype(a.dtype).itemsize for a in operands[len(seq_in):]) + sum(
+        jnp.dtype(d).itemsize for d in state_out_dtypes)
+    launches.record(name=spec.name, target=target, grid=plan.grid,
+                    # Pallas double-buffers every blocked operand; the carried state is f32 scratch
+                    vmem_bytes=2 * (math.prod(_dense(plan.seq_block)) * seq_bytes
+                                    + math.prod(_dense(plan.state_block)) * row_bytes)
+                    + len(scratch) * math.prod(_dense(plan.state_block)) * 4,
                     **(TRITON_PARAMS if target == "triton" else {}))
     outs = call(*operands)
     return outs[:len(seq_out_dtypes)], outs[len(seq_out_dtypes):]

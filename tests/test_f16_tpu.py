@@ -72,12 +72,13 @@ MODELS = {
 def test_f16_tpu_kernels_equal_the_oracle_in_the_tpu_interpreter(model):
     p = MODELS[model]
     key = jax.random.PRNGKey(3)
-    T, pop = 12, (300,)
+    T, pop = 40, (300,)
     scale = 40.0 if p.is_cell else 1.0
     j = (0.6 * scale + scale * jax.random.normal(key, (T, *pop))).astype(jnp.float16)
     j = j.at[3, :5].set(jnp.array([jnp.nan, jnp.inf, -jnp.inf, 65504, 6e-8], jnp.float16))  # specials flow through
     st = p.init_state(pop, jnp.float16)
-    kw = dict(with_surrogate=True, block_sizes=sp.BlockSizes(block_rows=32, time_chunk=5))
+    # 3 lane blocks (the last one partial) x 2 time chunks (the last one partial)
+    kw = dict(with_surrogate=True, block_sizes=sp.BlockSizes(block_lanes=128, time_chunk=32))
     got = sp.lif_sequence(j, st, p, backend="interpret_tpu", **kw)
     want = sp.lif_sequence(j, st, p, backend="xla", **kw)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):

@@ -250,6 +250,28 @@ def test_tpu_kernels_under_race_detecting_interpreter(which):
         np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("pop,bs", [
+    ((300,), sp.BlockSizes(block_lanes=128, time_chunk=32)),          # [T, N]: time on sublanes
+    ((20, 300), sp.BlockSizes(block_rows=8, block_lanes=128, time_chunk=5)),  # natural 2-D blocks
+    ((3, 5, 77), sp.BlockSizes(time_chunk=7)),                         # a squeezed leading dim
+])
+@pytest.mark.parametrize("model", ["cell", "snn_zero"])
+def test_tpu_layouts_partial_edge_blocks_in_the_race_detecting_interpreter(pop, bs, model):
+    """Every population rank on TPU, with partial lane, row and time blocks (no padding)."""
+    if model == "cell":
+        p = sp.LIFParams.ngclearn(tau_m=np.linspace(8, 12, int(np.prod(pop))).reshape(pop), v_min=-70.0)
+        j = 40.0 * jax.random.uniform(KEY, (40, *pop))
+        st = p.init_state(pop)
+    else:
+        p = sp.LIFParams.snntorch_leaky(0.9, reset_mechanism="zero")
+        j, v0 = inputs(pop, 40)
+        st = sp.LIFState(v0)
+    got = sp.lif_sequence(j, st, p, backend="interpret_tpu", with_surrogate=True, block_sizes=bs)
+    want = sp.lif_sequence(j, st, p, backend="xla", with_surrogate=True)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 # ----------------------------------------------------------------------------- memory
 def residual_bytes_per_neuron_step(p, T, shape, **kw):
     j, v0 = inputs(shape, T)

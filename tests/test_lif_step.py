@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import surrogate_pallas as sp
+from surrogate_pallas.kernels import layout, tiles
 from kernel_backend import KERNEL
 from transcriptions import assert_state_close, ngclearn_step
 
@@ -214,10 +215,19 @@ def test_bad_input():
         sp.lif_step(st, jnp.zeros(10), bad)
     with pytest.raises(ValueError, match="block_sizes.block_rows: expected a positive int"):
         sp.lif_step(st, jnp.zeros(10), p, backend=KERNEL, block_sizes=sp.BlockSizes(block_rows=0))
-    with pytest.raises(ValueError, match="block_sizes.block_rows: must be a multiple of 8 on TPU"):
-        sp.lif_step(st, jnp.zeros(10), p, backend="interpret_tpu", block_sizes=sp.BlockSizes(block_rows=12))
-    with pytest.raises(ValueError, match="MiB of VMEM"):
-        sp.lif_step(st, jnp.zeros(10), p, backend="interpret_tpu", block_sizes=sp.BlockSizes(block_rows=8192))
+    st2 = p.init_state((40, 300))
+    with pytest.raises(ValueError, match=r"block_sizes.block_rows: must be a multiple of 8 on TPU \(its \(8, 128\)"):
+        sp.lif_step(st2, jnp.zeros((40, 300)), p, backend="interpret_tpu", block_sizes=sp.BlockSizes(block_rows=12))
+    with pytest.raises(ValueError, match="block_sizes.block_lanes: must be a multiple of 128 on TPU"):
+        sp.lif_step(st2, jnp.zeros((40, 300)), p, backend="interpret_tpu", block_sizes=sp.BlockSizes(block_lanes=200))
+    with pytest.raises(ValueError, match="block_sizes.block_lanes: must be a power of two for Triton"):
+        layout.make_plan("triton", (1000,), 8, [4, 4], [4, 4], sp.BlockSizes(block_lanes=384))
+    with pytest.raises(ValueError, match="block_sizes.time_chunk: must be a multiple of 32"):
+        layout.make_plan("tpu", (1000,), 100, [4, 4], [4, 4], sp.BlockSizes(time_chunk=10))
+    with pytest.raises(ValueError, match="MiB of double-buffered VMEM"):
+        layout.make_plan("tpu", (1 << 22,), 64, [4, 4], [4, 4], sp.BlockSizes(block_lanes=1 << 20))
+    with pytest.raises(ValueError, match="KiB of shared memory"):
+        tiles.make_tile_plan(1 << 20, 64, 8, sp.BlockSizes(block_rows=64, time_chunk=64))
 
 
 def test_params_are_static_and_hashable():

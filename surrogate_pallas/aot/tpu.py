@@ -86,9 +86,22 @@ def kernel_bytes(hlo: str) -> tuple[int, int]:
             continue
         count += 1
         results = line.split("custom-call(")[0].split("=", 1)[1]
-        operands = re.search(r"operand_layout_constraints=\{(.*?)\}(,|$)", line)
-        total += _shape_bytes(results) + (_shape_bytes(operands.group(1)) if operands else 0)
+        total += _shape_bytes(results) + _shape_bytes(_braced(line, "operand_layout_constraints={"))
     return total, count
+
+
+def _braced(line: str, opening: str) -> str:
+    """The text inside the balanced braces that ``opening`` (ending in "{") starts."""
+    start = line.find(opening)
+    if start < 0:
+        return ""
+    i = depth = start + len(opening) - 1
+    depth = 0
+    for j in range(i, len(line)):
+        depth += {"{": 1, "}": -1}.get(line[j], 0)
+        if depth == 0:
+            return line[i + 1:j]
+    return line[i + 1:]
 
 
 def moves(hlo: str, min_bytes: int) -> tuple[str, ...]:
