@@ -1,6 +1,7 @@
 """Argument validation shared by the public ops: errors name the argument."""
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -13,6 +14,9 @@ def as_float_array(x, name: str):
         x = jnp.asarray(x, dtype=jnp.result_type(float))
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{name}: expected a floating-point array (float32, bfloat16 or float16), got dtype {x.dtype}")
+    dtype = jax.dtypes.canonicalize_dtype(x.dtype)
+    if dtype != x.dtype:  # a NumPy float64 array without x64 mode is float32 to JAX, as under jit
+        x = jnp.asarray(x, dtype)
     return x
 
 

@@ -1,6 +1,7 @@
 """Public LIF ops: ``lif_step`` and ``lif_sequence``."""
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -11,6 +12,18 @@ from . import sharding
 from .primitives import BACKENDS, GPU_BACKENDS, bind, lif_cell_p, lif_train_fwd_p
 
 RESIDUALS = {"bf16": jnp.dtype(jnp.bfloat16), "exact": jnp.dtype(jnp.float32)}
+
+
+def residual_mode(residuals: str, backend: str) -> str:
+    """``"auto"``: bf16 where a kernel runs (it halves the bytes the backward reads on a GPU or
+    TPU), exact where the jnp reference runs (``backend="xla"``, or ``"auto"`` on a CPU), since
+    XLA:CPU spends longer converting to bf16 and back than the bytes save."""
+    if residuals not in (*RESIDUALS, "auto"):
+        raise ValueError(f"residuals: expected one of {('auto', *RESIDUALS)}, got {residuals!r}")
+    if residuals != "auto":
+        return residuals
+    reference = backend == "xla" or (backend == "auto" and jax.default_backend() == "cpu")
+    return "exact" if reference else "bf16"
 
 
 def _check_common(params, backend, gpu_backend, block_sizes):
@@ -57,7 +70,7 @@ def _consts(params, pop):
 
 def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: str = "auto",
                  gpu_backend: str = "triton", with_surrogate: bool = False, spike_dtype=None,
-                 residuals: str = "bf16", block_sizes: BlockSizes | None = None):
+                 residuals: str = "auto", block_sizes: BlockSizes | None = None):
     """Run T steps in one time-fused kernel. ``j_seq`` is time-major ``[T, *population]``.
 
     Returns ``(state_T, LIFOut(s [T, ...], surrogate [T, ...] or None))``.
@@ -65,9 +78,10 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
     * ngclearn cell: equals T calls of ``lif_step`` (times ``t0 + k*dt``).
     * training presets: what snnTorch / SpikingJelly compute, forward and
       backward; ``jax.grad`` runs the fused reverse-time kernel.
-      ``residuals="bf16"`` (default) saves 2 bytes per neuron-step for the
-      backward; ``"exact"`` saves f32.  snnTorch's zero reset also saves its
-      1-byte reset bit.
+      ``residuals="bf16"`` saves 2 bytes per neuron-step for the backward,
+      ``"exact"`` saves f32, and ``"auto"`` (default) is bf16 where a kernel
+      runs and exact where the jnp reference runs (``residual_mode``).
+      snnTorch's zero reset also saves its 1-byte reset bit.
     * ``spike_dtype``: storage of ``s`` (default: ``j_seq``'s dtype); int8 spikes
       carry no gradient.
     """
@@ -78,8 +92,7 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
     pop = j_seq.shape[1:]
     fields = _check_state(state, params, pop, "j_seq.shape[1:]")
     s_dtype = _spike_dtype(spike_dtype, j_seq.dtype)
-    if residuals not in RESIDUALS:
-        raise ValueError(f"residuals: expected one of {tuple(RESIDUALS)}, got {residuals!r}")
+    residuals = residual_mode(residuals, backend)
     common = dict(lif=params, backend=backend, gpu_backend=gpu_backend, block_sizes=block_sizes)
     names, consts = _consts(params, pop) if params.is_cell else ((), [])
     n_out = 1 + bool(with_surrogate)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from . import baselines
-from .api import lif_sequence, lif_step
+from .api import lif_sequence, lif_step, residual_mode
 from .params import LIFParams, LIFState
 from .spike import spike_and_grad
 
@@ -65,8 +65,11 @@ def bytes_per_neuron_step(case: Case) -> float:
         return it + sit + it
     if case.op == "seq_fwd":  # read j_t, write s_t (and the surrogate for the cell)
         return it + sit + (it if case.model == "ngclearn" else 0)
-    # forward saving a 2-byte residual, then backward reading dL/ds and it, writing dL/dj
-    return (it + sit + 2) + (sit + 2 + it)
+    # forward saving its residual (2 B in bf16 where a kernel runs, 4 B exact on the jnp path and
+    # in the plain scan), then backward reading dL/ds and it, writing dL/dj
+    kernel = case.backend not in ("xla", BASELINE) and residual_mode("auto", _lib_kw(case.backend)["backend"]) == "bf16"
+    res = 2 if kernel else 4
+    return (it + sit + res) + (sit + res + it)
 
 
 def platform_backends(platform: str) -> tuple[str, ...]:

@@ -107,14 +107,14 @@ def cmd_simulate(args):
     res, sample = simulate(args.neurons, args.steps, min(args.chunk, args.steps), args.backend, args.seed,
                            min(args.compare_steps, args.steps), progress)
     bar.close()
-    plots.raster(sample, out / "raster.png", f"{res['neurons']:,} LIF neurons, first 100 shown",
-                 dt_label="step (1 ms)")
+    plots.raster(sample, out / "raster.png", f"{res['neurons']:,} LIF neurons: the first {sample.shape[1]} over "
+                 f"the first {sample.shape[0]} of {res['steps']:,} steps", dt_label="step (1 ms)")
     plots.save_json(out / "metrics.json", res)
     print(f"outputs: {out}")
     print(f"neurons x steps: {res['neurons']:,} x {res['steps']:,} on {res['platform']} ({res['backend']})")
     print(f"spike rate: {res['rate_hz']:.2f} Hz ({res['rate_per_step']:.4f} spikes per neuron-step)")
-    print(f"library (time-fused lif_sequence): {res['library_neuron_steps_per_s'] / 1e6:,.1f} M neuron-steps/s")
-    print(f"plain per-step JAX loop:           {res['per_step_loop_neuron_steps_per_s'] / 1e6:,.1f} M neuron-steps/s")
+    print(f"library ({res['library_path']}): {res['library_neuron_steps_per_s'] / 1e6:,.1f} M neuron-steps/s")
+    print(f"plain per-step JAX loop: {res['per_step_loop_neuron_steps_per_s'] / 1e6:,.1f} M neuron-steps/s")
     print(f"speed-up: {res['speedup']:.2f}x")
     return 0
 

@@ -12,7 +12,8 @@ import pytest
 
 from surrogate_pallas.aot import programs, tpu
 
-PROGRAMS = programs.inspect_matrix()
+PROGRAMS = [p for p in programs.inspect_matrix() if p.what != "layer"]
+LAYERS = [p for p in programs.inspect_matrix() if p.what == "layer"]
 MAX_RATIO = 1.10
 # StableHLO ops that would be a whole extra pass over a sequence
 MOVES = ("stablehlo.pad", "stablehlo.slice", "stablehlo.dynamic_slice", "stablehlo.concatenate",
@@ -72,3 +73,38 @@ def test_the_move_counter_sees_a_pad():
     import jax.numpy as jnp
     text = jax.jit(lambda x: jnp.pad(x, ((0, 0), (0, 3)))).lower(jnp.ones((8, 100))).as_text()
     assert sequence_sized_moves(text, 800)
+
+
+@pytest.mark.parametrize("gen", ["v5e", "v6e"])
+def test_f16_costs_no_pass_beyond_bf16_where_the_network_produces_and_consumes_it(gen):
+    """f16 crosses a TPU kernel boundary as int16 bits; that bitcast fuses into the op that makes the
+    currents and the op that reads the spikes, so an f16 layer moves exactly the bytes of a bf16 one."""
+    layer = {p.dtype: p for p in LAYERS}
+    r16, rbf = (tpu.compile_program(*layer[d].build(), gen) for d in ("float16", "bfloat16"))
+    assert r16.ok and rbf.ok and not r16.moves
+    assert r16.hbm_bytes == pytest.approx(rbf.hbm_bytes, rel=1e-3)
+    p = layer["float16"]
+    seq_shape = "[" + ",".join(map(str, (p.T, *p.pop))) + "]"
+    entry = r16.hlo.split("ENTRY")[-1]  # fusion bodies come before it: only standalone ops count
+    assert not [l for l in entry.splitlines() if " bitcast-convert(" in l and seq_shape in l]
+
+
+def test_mosaic_takes_no_f16_argument_in_any_memory_space():
+    """Why an f16 *entry parameter* still costs one conversion pass: Mosaic rejects f16 kernel
+    arguments even in HBM (``pl.ANY``), so some op must reinterpret it at the boundary, and with no
+    neighbouring op to fuse into, XLA runs that bitcast on its own."""
+    import jax.numpy as jnp
+    from jax.experimental import pallas as pl
+    from jax.experimental.pallas import tpu as pltpu
+
+    def kernel(x_hbm, o_ref, buf, sem):
+        copy = pltpu.make_async_copy(x_hbm.bitcast(jnp.int16), buf, sem)
+        copy.start()
+        copy.wait()
+        o_ref[...] = buf[...].astype(jnp.float32)
+
+    f = lambda x: pl.pallas_call(kernel, out_shape=jax.ShapeDtypeStruct((32, 128), jnp.float32),
+                                 in_specs=[pl.BlockSpec(memory_space=pl.ANY)],
+                                 scratch_shapes=[pltpu.VMEM((32, 128), jnp.int16), pltpu.SemaphoreType.DMA])(x)
+    r = tpu.compile_program(f, (jax.ShapeDtypeStruct((32, 128), jnp.float16),), "v5e")
+    assert not r.ok and "bfloat16 or 32-bit element types" in r.error

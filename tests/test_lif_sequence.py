@@ -215,6 +215,19 @@ def test_low_precision_inputs(dtype):
     assert ga.dtype == dtype
 
 
+@pytest.mark.parametrize("backend", ["auto", KERNEL])
+def test_numpy_float64_input_is_float32_as_under_jit(backend):
+    p = sp.LIFParams.spikingjelly()
+    j = np.linspace(0.3, 1.7, 12).reshape(3, 4)  # float64, the NumPy default
+    st, out = sp.lif_sequence(j, sp.LIFState(np.zeros(4)), p, backend=backend)
+    want = jax.jit(lambda j, v: sp.lif_sequence(j, sp.LIFState(v), p, backend=backend))(j, np.zeros(4))
+    assert out.s.dtype == jnp.float32 and st.v.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(out.s), np.asarray(want[1].s))
+    cell = sp.LIFParams.ngclearn(tau_m=10.0)
+    _, o = sp.lif_step(cell.init_state((4,)), np.full(4, 30.0), cell, backend=backend)
+    assert o.s.dtype == jnp.float32
+
+
 def test_vmap_and_checkpoint():
     p = sp.LIFParams.snntorch_leaky(0.9)
     j, v0 = inputs((5, 140), 10)
@@ -282,16 +295,28 @@ def residual_bytes_per_neuron_step(p, T, shape, **kw):
 
 
 @pytest.mark.parametrize("backend", ["xla", KERNEL])
-def test_default_mode_saves_at_most_two_bytes_per_neuron_step(backend):
+def test_bf16_mode_saves_at_most_two_bytes_per_neuron_step(backend):
     for p in (sp.LIFParams.spikingjelly(), sp.LIFParams.snntorch_leaky(0.9)):
-        b = residual_bytes_per_neuron_step(p, 64, (4, 256), backend=backend)
+        b = residual_bytes_per_neuron_step(p, 64, (4, 256), backend=backend, residuals="bf16")
         assert b <= 2.0, b
     exact = residual_bytes_per_neuron_step(sp.LIFParams.spikingjelly(), 64, (4, 256), backend=backend,
                                            residuals="exact")
     assert 4.0 <= exact <= 4.1
     zero = residual_bytes_per_neuron_step(sp.LIFParams.snntorch_leaky(0.9, reset_mechanism="zero"), 64, (4, 256),
-                                          backend=backend)
+                                          backend=backend, residuals="bf16")
     assert zero <= 3.0
+
+
+def test_default_residuals_are_bf16_where_a_kernel_runs_and_exact_where_the_reference_runs():
+    from surrogate_pallas.api import residual_mode
+    assert residual_mode("auto", "xla") == "exact"
+    assert residual_mode("auto", "auto") == ("exact" if jax.default_backend() == "cpu" else "bf16")
+    for kernel in ("pallas", "interpret", "triton", "mosaic"):
+        assert residual_mode("auto", kernel) == "bf16"
+    assert residual_mode("bf16", "xla") == "bf16" and residual_mode("exact", "pallas") == "exact"
+    p = sp.LIFParams.spikingjelly()
+    assert residual_bytes_per_neuron_step(p, 64, (4, 256), backend=KERNEL) <= 2.0
+    assert residual_bytes_per_neuron_step(p, 64, (4, 256), backend="xla") >= 4.0
 
 
 # ----------------------------------------------------------------------------- bad input

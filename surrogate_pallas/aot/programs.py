@@ -40,8 +40,11 @@ MODELS = {
                                                             detach_reset=True, surrogate="sigmoid"),
 }
 # step: lif_step; fwd: lif_sequence; fwd_sg: with the surrogate; grad: a vjp with cotangents for the
-# spikes and the final state (what a training step runs); jvp: the tangent kernel; vmap: a batch axis
+# spikes and the final state (what a training step runs); jvp: the tangent kernel; vmap: a batch axis;
+# layer (inspect only): a dense layer in f32 feeding the neurons in ``dtype``, whose spikes are counted,
+# the way a network uses them (the currents come from an XLA op and the spikes go to one)
 WHATS = ("step", "fwd", "fwd_sg", "grad", "jvp", "vmap")
+LAYER_INPUTS = 256
 DTYPES = ("float32", "bfloat16", "float16")
 POPS = ((4096,), (1000,), (8, 512), (3, 5, 77))  # aligned and ragged, 1 to 3 dims
 
@@ -82,6 +85,14 @@ class Program:
 
         if self.what in ("fwd", "fwd_sg"):
             return fwd, (seq, state)
+        if self.what == "layer":
+            def layer(x, w, st):
+                st, out = fwd(jnp.einsum("tbd,dn->tbn", x, w).astype(dt), st)
+                return out.s.astype(jnp.float32).sum(0), st
+            f32 = jnp.float32
+            *b, n = self.pop
+            return layer, (jax.ShapeDtypeStruct((self.T, *b, LAYER_INPUTS), f32),
+                           jax.ShapeDtypeStruct((LAYER_INPUTS, n), f32), state)
         if self.what == "vmap":
             batched = lambda a: jax.ShapeDtypeStruct((2, *a.shape), a.dtype)
             return jax.vmap(fwd), jax.tree.map(batched, (seq, state))
@@ -105,6 +116,10 @@ class Program:
         n, T = math.prod(self.pop), self.T
         n_state = 4 if p.is_cell else 1
         consts = 4 * len(p.array_params())  # per-neuron parameters, read once as f32
+        if self.what == "layer":  # x and w read, j written and read, s written and read, counts written
+            *b, n_out = self.pop
+            dense = 4 * (T * math.prod(b) * LAYER_INPUTS + LAYER_INPUTS * n_out)
+            return dense + n * (T * (2 * it + 2 * s_it) + 2 * n_state * it + 4)
         if self.what in ("step", "fwd", "fwd_sg", "vmap"):
             T = 1 if self.what == "step" else T
             sg = it if self.what in ("step", "fwd_sg") else 0
@@ -152,4 +167,7 @@ def inspect_matrix() -> list[Program]:
         for m in ("spikingjelly_hard", "snntorch_subtract"):
             out += [Program(m, "fwd", pop, T=T), Program(m, "grad", pop, T=T)]
         out.append(Program("ngclearn", "fwd_sg", pop, T=T))
+    # narrow dtypes as a network uses them: f16 crosses a TPU kernel boundary as int16 bits, and that
+    # bitcast must fuse into the ops around the kernel rather than cost a pass of its own
+    out += [Program("spikingjelly_hard", "layer", (32, 2048), T=64, dtype=d) for d in DTYPES]
     return out
