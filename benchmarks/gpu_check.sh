@@ -5,7 +5,7 @@
 #   2. runs the kernel-vs-oracle tests on the compiled kernels (no interpret mode),
 #      once with Pallas Triton and once with Mosaic GPU,
 #   3. runs the benchmark matrix: Triton, Mosaic GPU, the xla path and the plain lax.scan,
-#   4. prints a compact table, flags kernels under 70% of a same-run copy, writes JSON.
+#   4. prints a compact table and writes JSON; a kernel under 70% of a same-run copy fails the run.
 # Output goes to $RESULTS (default benchmarks/results/gpu-<date>/): log, bench.json, summary.
 #
 # Dry run on a CPU (checks this script's mechanics, not the GPU):
@@ -25,9 +25,12 @@ export JAX_PLATFORMS=$PLATFORM XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFE
 status=0
 
 echo "== versions"
-$PY -m pip install -q --no-deps --no-build-isolation -e . >/dev/null 2>&1 \
-  || $PY -m pip install -q --no-deps --no-build-isolation --target /tmp/sp-site . >/dev/null 2>&1 \
-  && export PYTHONPATH=/tmp/sp-site${PYTHONPATH:+:$PYTHONPATH}
+# an editable install when the environment takes one; otherwise a plain copy on PYTHONPATH (only
+# then, so that a stale copy can never shadow this checkout)
+if ! $PY -m pip install -q --no-deps --no-build-isolation -e . >/dev/null 2>&1; then
+  $PY -m pip install -q --no-deps --no-build-isolation --target /tmp/sp-site . >/dev/null 2>&1 \
+    && export PYTHONPATH=/tmp/sp-site${PYTHONPATH:+:$PYTHONPATH}
+fi
 $PY - <<'PY'
 import jax, jaxlib, sys, surrogate_pallas
 print(f"python {sys.version.split()[0]}  jax {jax.__version__}  jaxlib {jaxlib.__version__}  "
@@ -49,20 +52,22 @@ for k in $KERNELS; do [ "$k" = interpret ] || backends="$backends,$k"; done
 timeout "$BENCH_TIMEOUT" $PY -m surrogate_pallas.bench --sizes "$SIZES" --steps "$STEPS" --backends "$backends" \
     --json "$RESULTS/bench.json" --quiet | tee "$RESULTS/bench.txt" || status=1
 
-$PY - "$RESULTS/bench.json" <<'PY' | tee "$RESULTS/summary.txt"
+$PY - "$RESULTS/bench.json" <<'PY' > "$RESULTS/summary.txt" || status=1
 import json, sys
 doc = json.load(open(sys.argv[1]))
 rows = [r for r in doc["results"] if "time_s" in r]
 kern = [r for r in rows if r["backend"] in ("triton", "mosaic", "pallas")]
 print(f"{doc['meta']['device']}: {len(rows)} cases, {len(kern)} kernel cases")
-for r in kern:
-    if r["roofline_fraction"] < 0.70 and r["n"] * r["T"] >= 2**22:
-        print(f"BELOW 70% OF COPY: {r['key']}: {r['roofline_fraction']:.0%}")
+below = [r for r in kern if r["roofline_fraction"] < 0.70 and r["n"] * r["T"] >= 2**22]
+for r in below:
+    print(f"BELOW 70% OF COPY: {r['key']}: {r['roofline_fraction']:.0%}")
 for b in sorted({r["backend"] for r in kern}):
     sub = [r for r in kern if r["backend"] == b and r.get("speedup_vs_scan")]
     if sub:
         best = max(sub, key=lambda r: r["speedup_vs_scan"])
         print(f"{b}: best speed-up over lax.scan {best['speedup_vs_scan']:.2f}x ({best['id']})")
+sys.exit(1 if below else 0)
 PY
+cat "$RESULTS/summary.txt"
 echo "== done (status $status); results in $RESULTS"
 exit $status

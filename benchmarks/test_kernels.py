@@ -3,7 +3,7 @@
 The cases come from ``surrogate_pallas.bench.matrix`` (quick by default; set
 SP_BENCH_FULL=1 for the full matrix, or SP_BENCH_SIZES / SP_BENCH_STEPS, e.g.
 "4096,2**20").  Every case records neuron-steps/s, the bytes moved per
-neuron-step (shared/SPEC.md section 4), the achieved bandwidth and its
+neuron-step (docs/numerics.md section 4), the achieved bandwidth and its
 fraction of a same-run device copy of the same bytes in ``extra_info``.
 Compilation and warm-up are excluded; every round blocks on its result.
 """

@@ -32,7 +32,8 @@ def run(spec, target, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out
         state_out_dtypes = [f16_bits.carrier(d) for d in state_out_dtypes]
     seq_sizes = [a.dtype.itemsize for a in seq_in] + [jnp.dtype(d).itemsize for d in seq_out_dtypes]
     state_sizes = [a.dtype.itemsize for a in (*state_in, *consts)] + [jnp.dtype(d).itemsize for d in state_out_dtypes]
-    plan = make_plan(target, pop, T, seq_sizes, state_sizes, block_sizes)
+    plan = make_plan(target, pop, T, seq_sizes, state_sizes, block_sizes,
+                     _gpu_kind() if target == "triton" else None)
     from .pallas_call import launch
     seq_o, state_o = launch(spec, plan, target, T, [a.reshape(plan.seq_shape) for a in seq_in],
                             [a.reshape(plan.state_shape) for a in state_in],
@@ -44,6 +45,15 @@ def run(spec, target, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out
         back = lambda y: f16_bits.from_bits(y) if y.dtype == f16_bits.BITS else y
         seq_o, state_o = tuple(map(back, seq_o)), tuple(map(back, state_o))
     return seq_o, state_o
+
+
+def _gpu_kind():
+    """The local GPU's kind, or None when lowering for CUDA without one."""
+    import jax
+    try:
+        return jax.devices("gpu")[0].device_kind
+    except RuntimeError:
+        return None
 
 
 def _run_mosaic(spec, T, pop, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes, block_sizes):

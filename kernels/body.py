@@ -33,20 +33,23 @@ def from_f32(x, dtype):
     return f16_bits.encode(x) if jnp.dtype(dtype) == f16_bits.BITS else x.astype(dtype)
 
 
-def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, at=lambda k: k, load=None):
+def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, at=lambda k: k, load=None,
+              prefetch=False):
     """Run ``n`` steps over chunk refs (time on their leading axis); returns the carry.
 
     ``at(k)`` is the index of step k in a chunk ref.  Steps at or past ``T`` (the
     partial last chunk) leave the carry unchanged, and their stores fall past the
     array's edge, where Pallas drops them.  ``load(ref, idx)`` reads as f32 (Mosaic GPU
-    passes one that fixes the register layout).
+    passes one that fixes the register layout).  ``prefetch`` issues the loads of the next
+    step before the maths of this one, so that on a GPU they are in flight while it computes.
     """
     load = load or (lambda ref, idx: to_f32(ref[idx]))
+    order = (lambda i: n - 1 - i) if spec.reverse else (lambda i: i)
+    fetch = lambda k: tuple(load(r, at(k)) for r in seq_in)
 
-    def step(i, carry):
-        k = (n - 1 - i) if spec.reverse else i
+    def compute(i, carry, vals):
+        k = order(i)
         t_index = t_offset + k
-        vals = tuple(load(r, at(k)) for r in seq_in)
         new, outs = spec.step(consts, tiles, carry, vals, t_index)
         if spec.finalize is not None:
             outs = spec.finalize(outs)
@@ -57,7 +60,16 @@ def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, at=la
             new = tuple(jnp.where(valid, a, b) for a, b in zip(new, carry))
         return tuple(new)
 
-    return lax.fori_loop(0, n, step, tuple(carry))
+    if not prefetch:
+        return lax.fori_loop(0, n, lambda i, c: compute(i, c, fetch(order(i))), tuple(carry))
+
+    def step(i, state):
+        carry, vals = state
+        ahead = fetch(order(jnp.minimum(i + 1, n - 1)))  # the last step re-reads itself: harmless
+        return compute(i, carry, vals), ahead
+
+    carry, _ = lax.fori_loop(0, n, step, (tuple(carry), fetch(order(0))))
+    return carry
 
 
 def run_chunk_rows(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, lanes, group):
@@ -106,7 +118,7 @@ def pallas_body(spec, plan, T, *refs):
     if nc == 1 and not scratch:  # Triton: the state lives in registers for the whole sequence
         carry = tuple(to_f32(r[...]) for r in state_in)
         carry = run_chunk(spec, tuple(to_f32(r[...]) for r in consts), tuple(to_f32(r[...]) for r in tiles),
-                          carry, seq_in, seq_out, tc, 0, T_mask)
+                          carry, seq_in, seq_out, tc, 0, T_mask, prefetch=True)
         for r, v in zip(state_out, carry):
             r[...] = from_f32(v, r.dtype)
         return

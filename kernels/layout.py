@@ -24,18 +24,33 @@ dropped) and the last, partial time chunk with the kernel's ``t < T`` mask:
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
+from pathlib import Path
 
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
 LANES = 128
-TARGETS = ("interpret", "interpret_tpu", "tpu", "triton", "mosaic")
+TARGETS = ("interpret", "interpret_tpu", "interpret_triton", "tpu", "triton", "mosaic")
+TRITON_TARGETS = ("triton", "interpret_triton")  # interpret_triton: the Triton launch, interpreted (tests)
 TPU_VMEM_BUDGET = 16 * 2**20  # the default scoped-VMEM limit on v5e and later
 TPU_BLOCK_TARGET = 4 * 2**20  # double-buffered blocks aimed at: big DMAs, room to spare
 MOSAIC_SMEM_BUDGET = 200 * 2**10  # Hopper: ~227 KiB per block, minus headroom
 STRIP_ELEMENTS = 8 * 1024  # one strip of the step loop: 8 f32 vregs of (8, 128)
-H200_SMS = 132
+BLOCK_TABLE = Path(__file__).with_name("block_table.json")
+
+
+@functools.cache
+def block_table() -> dict:
+    """GPU kind -> SM count and autotuned Triton block sizes (``block_table.json``)."""
+    return json.loads(BLOCK_TABLE.read_text())
+
+
+def gpu_entry(device_kind: str | None) -> dict:
+    table = block_table()
+    return table.get(device_kind or "default", table["default"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,11 +119,11 @@ def _fit(requested, dim, unit, name, why):
 
 
 def make_plan(target: str, pop: tuple[int, ...], T: int, seq_itemsizes, state_itemsizes,
-              block_sizes: BlockSizes | None) -> Plan:
+              block_sizes: BlockSizes | None, device_kind: str | None = None) -> Plan:
     """Choose block sizes for ``target``; validate user overrides with errors that say what fits.
 
     seq_itemsizes: bytes per element of every time-major operand (inputs and outputs);
-    state_itemsizes: the same for the per-neuron operands.
+    state_itemsizes: the same for the per-neuron operands; device_kind: the GPU's, for Triton.
     """
     if target not in TARGETS:
         raise ValueError(f"target: expected one of {TARGETS}, got {target!r}")
@@ -118,8 +133,8 @@ def make_plan(target: str, pop: tuple[int, ...], T: int, seq_itemsizes, state_it
     T = max(T, 1)
     n = max(math.prod(pop), 1)
     step_bytes = sum(seq_itemsizes)  # per neuron and step, all time-major operands
-    if target == "triton":
-        return _triton_plan(pop, T, n, bs)
+    if target in TRITON_TARGETS:
+        return _triton_plan(pop, T, n, bs, gpu_entry(device_kind))
     if target == "interpret" or len(pop) < 2:
         return _tpu_flat_plan(target, T, n, step_bytes, seq_itemsizes, bs)
     return _tpu_nd_plan(pop, T, step_bytes, seq_itemsizes + state_itemsizes, bs)
@@ -183,14 +198,16 @@ def _tpu_nd_plan(pop, T, step_bytes, itemsizes, bs):
                 n_chunks=nc, strip=strip, time_on_sublanes=False)
 
 
-def _triton_plan(pop, T, n, bs):
+def _triton_plan(pop, T, n, bs, gpu):
     if bs.block_lanes is not None:
         bn = bs.block_lanes
         if bn & (bn - 1):
             raise ValueError(f"block_sizes.block_lanes: must be a power of two for Triton, got {bn}")
+    elif str(_pow2_floor(n)) in gpu.get("triton_block_lanes", {}):
+        bn = int(gpu["triton_block_lanes"][str(_pow2_floor(n))])  # autotuned on this kind of GPU
     else:
-        # enough programs to fill a big GPU (two per SM of an H200), each 256..2048 neurons
-        bn = max(256, min(2048, _pow2_floor(max(n // (2 * H200_SMS), 1))))
+        # enough programs to fill the GPU (two per SM), each 256..2048 neurons
+        bn = max(256, min(2048, _pow2_floor(max(n // (2 * gpu["sms"]), 1))))
         bn = min(bn, 1 << max(0, (n - 1).bit_length()))
     return Plan(seq_shape=(T, n), state_shape=(n,), seq_block=(T, bn), state_block=(bn,),
                 grid=(-(-n // bn),), time_chunk=T, n_chunks=1, strip=bn, time_on_sublanes=False)

@@ -3,7 +3,7 @@
 Every Pallas kernel body and every jnp reference (``lax.scan``) calls these
 functions, so a kernel can only differ from its oracle in how it moves data.
 All arithmetic is float32 and follows the peer libraries' operation order
-(``shared/SPEC.md`` 2-3, ``shared/PEER_EQUATIONS.md``), so spikes agree bit
+(docs/numerics.md sections 2-3), so spikes agree bit
 for bit.
 
 ``p`` is a ``LIFParams`` (static, hashable); ``P`` maps the names of
@@ -26,7 +26,7 @@ def _get(p, P, name):
 
 # --------------------------------------------------------------------------- ngclearn LIFCell
 def cell_step(p, P, carry, j, t, spike=None):
-    """ngclearn ``LIFCell.advance_state`` (SPEC 2). carry = (v, rfr, thr_theta, tols).
+    """ngclearn ``LIFCell.advance_state`` (docs/numerics.md 2). carry = (v, rfr, thr_theta, tols).
 
     Returns (new carry, (s, surrogate)).  ``spike(v, thr)``, when given, replaces
     the plain comparison (the autodiff path passes ``spike`` with its surrogate
@@ -64,7 +64,7 @@ def cell_step(p, P, carry, j, t, spike=None):
 
 # --------------------------------------------------------------------------- training presets
 def train_forward(p, v_prev, j):
-    """One step of a training preset (SpikingJelly LIFNode / snnTorch Leaky / SPEC 3).
+    """One step of a training preset (SpikingJelly LIFNode / snnTorch Leaky / docs/numerics.md 3).
 
     Returns (v_new, s, x, r): x = h - thr (the residual the backward needs),
     r = the delayed-reset bit (snnTorch; 0 elsewhere).
@@ -133,7 +133,7 @@ def train_coeffs(p, x, r):
 
 
 def train_backward(p, g_v, g_s, x, r):
-    """Reverse-time step (SPEC 3): from dL/dv_t (carried) and dL/ds_t to (dL/dj_t, dL/dv_{t-1})."""
+    """Reverse-time step (docs/numerics.md 3): from dL/dv_t (carried) and dL/ds_t to (dL/dj_t, dL/dv_{t-1})."""
     _, sg, dvdh, a, c = train_coeffs(p, x, r)
     g_h = g_s * sg + g_v * dvdh
     return c * g_h, a * g_h

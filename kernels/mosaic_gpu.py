@@ -17,7 +17,7 @@ from jax.experimental.pallas import mosaic_gpu as plgpu
 
 from .body import run_chunk, split_refs
 from .layout import LANES
-from .tiles import TilePlan
+from .tiles import PIPELINE_DEPTH, TilePlan
 
 F32 = jnp.float32
 VEC = 2  # elements per thread per access: 8 B of f32, 4 B of bf16
@@ -48,7 +48,7 @@ def launch(spec, plan: TilePlan, target, T, seq_in, state_in, consts, tiles, seq
 
         block = plgpu.BlockSpec((tc, br, LANES), lambda c: (time_block(c), b, 0))
         carry = plgpu.emit_pipeline(pipe, grid=(nc,), in_specs=[block] * len(seq_in_g),
-                                    out_specs=[block] * len(seq_out_g), max_concurrent_steps=2,
+                                    out_specs=[block] * len(seq_out_g), max_concurrent_steps=PIPELINE_DEPTH,
                                     init_carry=carry)(*seq_in_g, *seq_out_g)
         for r, v in zip(state_out_g, carry):
             r[rows, :] = v.astype(r.dtype)

@@ -14,7 +14,7 @@ from jax.experimental import pallas as pl
 
 from . import launches
 from .body import pallas_body
-from .layout import Plan
+from .layout import TRITON_TARGETS, Plan
 
 F32 = jnp.float32
 TRITON_PARAMS = dict(num_warps=4, num_stages=1)
@@ -46,7 +46,7 @@ def _dense(block):
 def launch(spec, plan: Plan, target, T, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes):
     """seq operands in ``plan.seq_shape``, state/consts in ``plan.state_shape``; tiles are scalars."""
     nc = plan.n_chunks
-    chunked = target != "triton"
+    chunked = target not in TRITON_TARGETS
     if chunked:
         time_block = (lambda c: nc - 1 - c) if spec.reverse else (lambda c: c)
         seq_index = lambda *g: (time_block(g[-1]), *g[:-1])

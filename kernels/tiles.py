@@ -13,6 +13,8 @@ import jax.numpy as jnp
 
 from .layout import LANES, MOSAIC_SMEM_BUDGET, BlockSizes
 
+PIPELINE_DEPTH = 3  # time chunks in flight per operand: one computing, two loading (TMA)
+
 
 @dataclasses.dataclass(frozen=True)
 class TilePlan:
@@ -41,7 +43,7 @@ def make_tile_plan(n: int, T: int, bytes_per_step: int, block_sizes: BlockSizes 
     if br % 8:
         raise ValueError(f"block_sizes.block_rows: must be a multiple of 8 for Mosaic GPU, got {br}")
     tc = max(1, min(tc, max(T, 1)))
-    block_bytes = 2 * tc * br * LANES * bytes_per_step
+    block_bytes = PIPELINE_DEPTH * tc * br * LANES * bytes_per_step
     if block_bytes > MOSAIC_SMEM_BUDGET:
         raise ValueError(f"block_sizes: block_rows={br}, time_chunk={tc} need {block_bytes // 1024} KiB of "
                          f"shared memory, more than the {MOSAIC_SMEM_BUDGET // 1024} KiB Mosaic GPU budget; "

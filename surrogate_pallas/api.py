@@ -124,7 +124,7 @@ def lif_step(state: LIFState, j, params: LIFParams, *, t=0.0, backend: str = "au
 
     Returns ``(new_state, LIFOut(s, surrogate))``.  For the ngclearn cell,
     ``surrogate`` is ``d_spike_fx(v', v_thr) * resist_m*dt/tau_m`` on the
-    pre-reset voltage (SPEC 2); for the training presets it is ``sg(h - thr)``.
+    pre-reset voltage (docs/numerics.md section 2); for the training presets it is ``sg(h - thr)``.
     """
     j = as_float_array(j, "j")
     if isinstance(state, LIFState) and state.v is not None and hasattr(state.v, "shape") \

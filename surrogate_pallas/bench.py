@@ -7,7 +7,7 @@ a plain ``lax.scan`` + ``custom_vjp`` baseline; ``--json`` writes it,
 ``--save NAME`` stores it under benchmarks/baselines/, and ``--compare FILE
 --max-regression 10%`` exits 1 naming every case whose roofline fraction or
 speed-up fell by more than that (ratios survive a change of machine; absolute
-times do not).  Bytes per neuron-step follow shared/SPEC.md section 4.
+times do not).  Bytes per neuron-step follow docs/numerics.md section 4.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class Case:
 
 
 def bytes_per_neuron_step(case: Case) -> float:
-    """Bytes moved per neuron-step by the fused kernels (shared/SPEC.md section 4)."""
+    """Bytes moved per neuron-step by the fused kernels (docs/numerics.md section 4)."""
     it = ITEMSIZE[case.dtype]
     sit = ITEMSIZE[case.spike_dtype or case.dtype]
     if case.op == "step":  # read j, v, rfr, thr_theta, tols; write them back, s and surrogate

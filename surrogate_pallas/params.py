@@ -2,11 +2,11 @@
 
 Three families, each with the peer library's names and defaults:
 
-* ``LIFParams.ngclearn(...)``: ngclearn's ``LIFCell`` (SPEC 2): refractory
+* ``LIFParams.ngclearn(...)``: ngclearn's ``LIFCell`` (docs/numerics.md section 2): refractory
   period, adaptive threshold, time of last spike, euler or midpoint.
 * ``LIFParams.snntorch_leaky(...)``: snnTorch ``Leaky`` with its delayed,
-  detached reset (PEER_EQUATIONS 1).
-* ``LIFParams.spikingjelly(...)``: SpikingJelly ``LIFNode`` (PEER_EQUATIONS 2).
+  detached reset (docs/numerics.md section 3).
+* ``LIFParams.spikingjelly(...)``: SpikingJelly ``LIFNode`` (docs/numerics.md section 3).
 
 The object is a static pytree (no leaves), so it can be passed to ``jit`` as a
 normal argument or as a static one.  ngclearn parameters may be per-neuron

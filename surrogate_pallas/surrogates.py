@@ -7,7 +7,7 @@ references, so a kernel can only differ from the oracle in how it moves data.
 
 ``grad(x)`` is the surrogate derivative ``sg(x)`` used in place of ``dH/dx``;
 ``fn(x)`` is the smooth function whose derivative ``grad`` is (``None`` where
-the defining library gives none).  Formulas: ``shared/SPEC.md`` section 1.
+the defining library gives none).  Formulas: docs/numerics.md section 1 and the README's table.
 
 Numerics: the formulas are evaluated in float32 whatever the input dtype, and
 written so that no finite input of any magnitude gives NaN or Inf (tails use
@@ -73,7 +73,7 @@ def _ramp(y, alpha):
     return y - alpha * y * jnp.abs(y) / 2.0
 
 
-# ---------------------------------------------------------------- ngclearn (SPEC 1a)
+# ---------------------------------------------------------------- ngclearn (docs/numerics.md 1)
 _register("straight_through", lambda x: jnp.ones_like(x), lambda x: x, {},
           nan_guard=True, doc="1 everywhere (ngclearn straight_through_estimator)")
 _register("triangular", lambda x, alpha: jnp.maximum(0.0, 1.0 - alpha * jnp.abs(x)),
@@ -115,7 +115,7 @@ _register("secant_lif", _secant_grad, _secant_fn,
           {"c1": 0.82, "c2": 0.08, "omit_scale": True}, positive=("c1", "c2"), on_current=True,
           doc="sech(c2*j)*[j>0] (x c1*c2 unless omit_scale); argument is the current j (ngclearn)")
 
-# ---------------------------------------------------------------- peers (SPEC 1b)
+# ---------------------------------------------------------------- peers (the README's table)
 _register("atan", lambda x, alpha: (alpha / 2.0) / (1.0 + jnp.square(_PI * alpha / 2.0 * x)),
           lambda x, alpha: jnp.arctan(_PI * alpha / 2.0 * x) / _PI + 0.5,
           {"alpha": 2.0}, positive=("alpha",), doc="(alpha/2)/(1+(pi*alpha/2*x)^2) (snnTorch, SpikingJelly)")

@@ -10,7 +10,7 @@ from jax._src.ad_checkpoint import saved_residuals
 import surrogate_pallas as sp
 from kernel_backend import KERNEL
 from surrogate_pallas import kernels, reference
-from surrogate_pallas.kernels import specs
+from surrogate_pallas.kernels import layout, specs
 from transcriptions import snntorch_leaky, spikingjelly_lif
 
 KEY = jax.random.PRNGKey(7)
@@ -283,6 +283,38 @@ def test_tpu_layouts_partial_edge_blocks_in_the_race_detecting_interpreter(pop, 
     want = sp.lif_sequence(j, st, p, backend="xla", with_surrogate=True)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("which", ["cell", "fwd", "bwd", "tan"])
+def test_triton_launch_across_programs_in_the_interpreter(which):
+    """The Triton layout and launch (one program per lane block, the state in registers over all T,
+    next-step prefetch), interpreted: 4 programs, the last one partial, with per-neuron constants."""
+    T, pop = 13, (1000,)
+    bs = sp.BlockSizes(block_lanes=256)
+    if which == "cell":
+        p = sp.LIFParams.ngclearn(tau_m=np.linspace(8, 12, 1000), thr=np.linspace(-53, -51, 1000))
+        names, consts = ("tau_m", "thr"), (jnp.asarray(p.tau_m), jnp.asarray(p.thr))
+        spec = specs.cell(p, names, True)
+        st = p.init_state(pop)
+        args = ((40.0 * jax.random.uniform(KEY, (T, *pop)),), tuple(st), consts, (jnp.float32(2.0),))
+        dts, sdts = (jnp.float32, jnp.float32), (jnp.float32,) * 4
+    else:
+        p = sp.LIFParams.snntorch_leaky(0.9, reset_mechanism="zero", reset_delay=False)
+        j, v0 = inputs(pop, T)
+        sdts = (jnp.float32,)
+        if which == "fwd":
+            spec = specs.train_forward(p, True, jnp.bfloat16, True)
+            args, dts = ((j,), (v0,), (), ()), (jnp.float32, jnp.bfloat16, jnp.int8, jnp.float32)
+        else:
+            x = (j - 1.0).astype(jnp.bfloat16)
+            r = (jax.random.uniform(KEY, j.shape) > 0.7).astype(jnp.int8)
+            spec = specs.train_backward(p) if which == "bwd" else specs.train_tangent(p)
+            args, dts = ((x, r, jax.random.normal(KEY, j.shape)), (v0,), (), ()), (jnp.float32,)
+    assert layout.make_plan("interpret_triton", pop, T, [4], [4], bs).grid == (4,)
+    got = kernels.run(spec, "interpret_triton", *args, dts, sdts, bs)
+    want = reference.run(spec, *args, dts, sdts)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
 
 
 # ----------------------------------------------------------------------------- memory

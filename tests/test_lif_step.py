@@ -230,6 +230,19 @@ def test_bad_input():
         tiles.make_tile_plan(1 << 20, 64, 8, sp.BlockSizes(block_rows=64, time_chunk=64))
 
 
+def test_triton_blocks_come_from_the_gpu_table(monkeypatch):
+    """Default Triton blocks fill the GPU (two programs per SM); an autotuned entry wins."""
+    table = layout.block_table()
+    assert {"default", "NVIDIA H200"} <= set(table) and all("sms" in e for e in table.values() if isinstance(e, dict))
+    h200 = layout.make_plan("triton", (65536,), 64, [4, 4], [4, 4], None, "NVIDIA H200")
+    assert h200.grid[0] >= 132 and h200.block_lanes == 256  # 65536 neurons still fill 132 SMs
+    assert layout.make_plan("triton", (1 << 22,), 64, [4, 4], [4, 4], None).block_lanes == 2048
+    tuned = dict(table, **{"NVIDIA H200": {"sms": 132, "triton_block_lanes": {"65536": 1024}}})
+    monkeypatch.setattr(layout, "block_table", lambda: tuned)
+    assert layout.make_plan("triton", (70000,), 64, [4, 4], [4, 4], None, "NVIDIA H200").block_lanes == 1024
+    assert layout.make_plan("triton", (70000,), 64, [4, 4], [4, 4], None, "Some other GPU").block_lanes == 256
+
+
 def test_params_are_static_and_hashable():
     a = sp.LIFParams.ngclearn(tau_m=10.0)
     b = sp.LIFParams.ngclearn(tau_m=10.0)

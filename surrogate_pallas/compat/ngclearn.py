@@ -7,7 +7,7 @@ ngclearn's signature, returns ngclearn's tuple (``(spike_fx, d_spike_fx)``, or
 keyword parameters with the same defaults, and is jitted the way ngclearn jits
 it, so float32 outputs are bit-identical on CPU.
 
-ngclearn's quirks are kept on purpose (see ``shared/SPEC.md`` 1a):
+ngclearn's quirks are kept on purpose (see docs/numerics.md section 1):
 
 * ``arctan``: ``d_spike_fx`` is ``(1/pi)/(1 + (pi*alpha/2*(v-thr))^2)``, which
   is *not* the derivative of its ``surr_fx`` (``(1/pi)*arctan(pi*alpha/2*v)``,
