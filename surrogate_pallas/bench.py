@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from . import baselines
+from ._argparse import HelpFormatter
 from .api import lif_sequence, lif_step, residual_mode
 from .params import LIFParams, LIFState
 from .spike import spike_and_grad
@@ -290,7 +291,10 @@ def table(results) -> str:
 
 def parse_fraction(text: str) -> float:
     text = str(text).strip()
-    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = float("nan")
     if not 0 <= value < 1:
         raise ValueError(f"--max-regression: expected a fraction in [0, 1) such as 10% or 0.1, got {text!r}")
     return value
@@ -314,24 +318,40 @@ def compare(baseline: dict, current: dict, max_regression: float):
     return out
 
 
-def _ints(text):
+def positive_ints(text):
+    """An argparse type: comma-separated positive integers, each may be written as 2**20."""
     out = []
-    for x in text.split(","):
-        base, _, exp = x.strip().partition("**")
-        out.append(int(base) ** int(exp) if exp else int(base))
+    try:
+        for x in text.split(","):
+            base, _, exp = x.strip().partition("**")
+            out.append(int(base) ** int(exp) if exp else int(base))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 4096,2**20, got {text!r}") \
+            from None
+    if any(n <= 0 for n in out):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return out
 
 
+def _backends_here(platform):
+    """What --backends may name on this platform: its own backends, and the interpreter."""
+    return tuple(dict.fromkeys(platform_backends(platform) + ("interpret",)))
+
+
 def parser(prog="surrogate-pallas bench"):
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--full", action="store_true", help="the full matrix (sizes 2^12..2^24, T 8/64/256, f32+bf16)")
-    ap.add_argument("--sizes", type=_ints, help="comma-separated neuron counts, e.g. 4096,2**20")
-    ap.add_argument("--steps", type=_ints, help="comma-separated T values")
-    ap.add_argument("--dtypes", type=lambda s: s.split(","), help="float32,bfloat16")
+    ap.add_argument("--sizes", type=positive_ints, help="comma-separated neuron counts, e.g. 4096,2**20 "
+                    "(default: 2**12,2**17; --full: 2**12..2**24)")
+    ap.add_argument("--steps", type=positive_ints, help="comma-separated T values (default: 64; --full: 8,64,256)")
+    ap.add_argument("--dtypes", type=lambda s: s.split(","), help="float32,bfloat16 (default: float32)")
     ap.add_argument("--spike-dtypes", type=lambda s: [None if x in ("", "same") else x for x in s.split(",")],
-                    help="spike storage: same,int8,bfloat16")
-    ap.add_argument("--ops", type=lambda s: s.split(","), help=",".join(OPS))
-    ap.add_argument("--backends", type=lambda s: s.split(","), help="default: every backend on this platform")
+                    help="spike storage: same,int8,bfloat16 (default: same)")
+    ap.add_argument("--ops", type=lambda s: s.split(","), help="some of " + ",".join(OPS) + " (default: all)")
+    ap.add_argument("--backends", type=lambda s: s.split(","),
+                    help="default: every backend on this platform (cpu: xla,scan; cuda: xla,triton,mosaic,scan; "
+                         "tpu: xla,pallas,scan); interpret runs the Pallas kernels interpreted")
     ap.add_argument("--min-time", type=float, default=0.05, help="seconds of timed calls per case")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--save", metavar="NAME", help="store the results as benchmarks/baselines/NAME.json")
@@ -352,9 +372,11 @@ def main(argv=None, prog="surrogate-pallas bench") -> int:
         for d in (args.dtypes or []) + [d for d in (args.spike_dtypes or []) if d]:
             if d not in ITEMSIZE:
                 raise ValueError(f"--dtypes/--spike-dtypes: unknown dtype {d!r}; expected some of {', '.join(ITEMSIZE)}")
-        for n in (args.sizes or []) + (args.steps or []):
-            if n <= 0:
-                raise ValueError(f"--sizes/--steps: must be positive, got {n}")
+        here = _backends_here(jax.default_backend())
+        for b in args.backends or ():
+            if b not in here:
+                raise ValueError(f"--backends: {b!r} is not available on this platform ({jax.default_backend()}); "
+                                 f"expected some of {', '.join(here)}")
         baseline = json.loads(args.compare.read_text()) if args.compare else None
     except (ValueError, OSError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from ._argparse import HelpFormatter
+
 from .surrogates import SURROGATES
 
 
@@ -34,13 +36,19 @@ def _out_dir(path: Path | None, kind: str) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise SystemExit(f"error: --out: cannot write to {path}: {e.strerror or e}") from None
+        _usage_error(f"--out: cannot write to {path}: {e.strerror or e}")
     return path
+
+
+def _usage_error(message):
+    """A bad flag: its message and exit status 2, like every argparse usage error."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _check_choice(flag, value, choices):
     if value not in choices:
-        raise SystemExit(f"error: {flag}: unknown value {value!r}; expected one of {', '.join(choices)}")
+        _usage_error(f"{flag}: unknown value {value!r}; expected one of {', '.join(choices)}")
 
 
 def cmd_train(args):
@@ -73,15 +81,18 @@ def cmd_train(args):
         bar.close()
         if metrics["history"]:
             plots.curves(metrics["history"], out / "curves.png")
-        print(f"\ninterrupted; metrics and plots so far are in {out}", file=sys.stderr)
+            print(f"\ninterrupted; the metrics and curves of the epochs that finished are in {out}", file=sys.stderr)
+        else:
+            print("\ninterrupted before the first epoch finished; nothing was written", file=sys.stderr)
         return 130
     bar.close()
     import jax
     import numpy as np
 
-    _, hidden = predict(params, xte[:6], jax.random.PRNGKey(1))
+    pred, hidden = predict(params, xte[:6], jax.random.PRNGKey(1))
     plots.raster(np.swapaxes(np.asarray(hidden), 0, 1)[:6], out / "hidden_raster.png",
-                 f"hidden-layer spikes ({cfg.neuron}, {cfg.surrogate})", labels=[f"digit {d}" for d in yte[:6]])
+                 f"hidden-layer spikes of six test digits ({cfg.neuron}, {cfg.surrogate})",
+                 labels=[f"true {d}, predicted {p}" for d, p in zip(yte[:6], np.asarray(pred))])
     plots.curves(history, out / "curves.png")
     metrics.update(test_accuracy=history["test_accuracy"][-1], seconds=history["seconds"][-1],
                    platform=jax.default_backend())
@@ -123,32 +134,34 @@ def parser():
     ap = argparse.ArgumentParser(prog="surrogate-pallas", description="Fused LIF kernels for SNNs on JAX.")
     sub = ap.add_subparsers(dest="command", required=True)
     backends = ("auto", "xla", "pallas", "interpret")
-    t = sub.add_parser("train", help="train a 2-layer SNN on the bundled handwritten digits")
-    t.add_argument("--neuron", default="snntorch", help="snntorch | spikingjelly | ngclearn")
+    backend_help = "auto: Pallas kernels on GPU/TPU, jnp elsewhere; xla: jnp; pallas: kernels; interpret: interpreted"
+    fmt = HelpFormatter
+    t = sub.add_parser("train", help="train a 2-layer SNN on the bundled handwritten digits", formatter_class=fmt)
+    t.add_argument("--neuron", default="snntorch", help="neuron model: snntorch | spikingjelly | ngclearn")
     t.add_argument("--surrogate", default="atan", help="any registry name, e.g. atan, sigmoid, fast_sigmoid")
-    t.add_argument("--backend", default="auto", choices=backends)
-    t.add_argument("--epochs", type=_positive("--epochs"), default=30)
+    t.add_argument("--backend", default="auto", choices=backends, help=backend_help)
+    t.add_argument("--epochs", type=_positive("--epochs"), default=30, help="passes over the training digits")
     t.add_argument("--steps", type=_positive("--steps"), default=16, help="time steps per digit")
-    t.add_argument("--hidden", type=_positive("--hidden"), default=256)
-    t.add_argument("--batch", type=_positive("--batch"), default=128)
-    t.add_argument("--lr", type=_positive("--lr", float), default=2e-3)
-    t.add_argument("--encoding", default="rate", help="rate | latency")
-    t.add_argument("--readout", default="membrane", help="membrane | count")
+    t.add_argument("--hidden", type=_positive("--hidden"), default=256, help="LIF neurons in the hidden layer")
+    t.add_argument("--batch", type=_positive("--batch"), default=128, help="digits per training step")
+    t.add_argument("--lr", type=_positive("--lr", float), default=2e-3, help="Adam learning rate")
+    t.add_argument("--encoding", default="rate", help="input spikes: rate (Bernoulli) | latency (first spike)")
+    t.add_argument("--readout", default="membrane", help="logits: membrane (a non-spiking integrator of the output layer) | count (output spikes)")
     t.add_argument("--limit", type=_positive("--limit"), default=None, help="use only N training digits")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", type=Path, default=None, help="output folder (default runs/train-<time>)")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--seed", type=int, default=0, help="seed of the weights, the encoding and the data split")
+    t.add_argument("--out", type=Path, default=None, help="output folder (default: runs/train-<time>)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_train)
-    s = sub.add_parser("simulate", help="simulate a large ngclearn-style LIF population")
-    s.add_argument("--neurons", type=_positive("--neurons"), default=1_000_000)
-    s.add_argument("--steps", type=_positive("--steps"), default=1000)
-    s.add_argument("--chunk", type=_positive("--chunk"), default=100, help="steps per fused launch")
+    s = sub.add_parser("simulate", help="simulate a large ngclearn-style LIF population", formatter_class=fmt)
+    s.add_argument("--neurons", type=_positive("--neurons"), default=1_000_000, help="population size")
+    s.add_argument("--steps", type=_positive("--steps"), default=1000, help="1 ms time steps to simulate")
+    s.add_argument("--chunk", type=_positive("--chunk"), default=100, help="steps per jitted call (fused launch)")
     s.add_argument("--compare-steps", type=_positive("--compare-steps"), default=100,
-                   help="steps timed for the per-step loop")
-    s.add_argument("--backend", default="auto", choices=backends)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", type=Path, default=None, help="output folder (default runs/simulate-<time>)")
-    s.add_argument("--quiet", action="store_true")
+                   help="steps timed for the plain per-step loop")
+    s.add_argument("--backend", default="auto", choices=backends, help=backend_help)
+    s.add_argument("--seed", type=int, default=0, help="seed of the weights and the Poisson input")
+    s.add_argument("--out", type=Path, default=None, help="output folder (default: runs/simulate-<time>)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=cmd_simulate)
     b = sub.add_parser("bench", help="kernel benchmarks and the regression gate (see --help)", add_help=False)
     b.set_defaults(fn=None)

@@ -45,8 +45,8 @@ def curves(history, path):
     a.set(xlabel="epoch", ylabel="training loss", title="loss")
     b.plot(history["epoch"], history["train_accuracy"], "o-", label="train")
     b.plot(history["epoch"], history["test_accuracy"], "s-", label="test")
-    b.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="accuracy")
-    b.legend()
+    b.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
+    b.legend(loc="lower right")  # the curves climb towards 1.0: keep the legend below them
     save_fig(fig, path)
 
 

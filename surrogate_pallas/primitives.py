@@ -162,6 +162,10 @@ def bind(p, *operands, **params):
     on ordered IO callbacks, which cannot live inside a primitive's lowering, so that checking
     backend calls the kernel directly (forward only, no JAX transformations)."""
     if params["backend"] == "interpret_tpu":
+        if any(isinstance(x, jax.core.Tracer) for x in operands):
+            raise ValueError("backend='interpret_tpu' runs the race-detecting TPU interpreter eagerly: forward "
+                             "only, outside jit, grad, jvp and vmap; under transformations use "
+                             "backend='interpret' (or 'pallas' on a TPU)")
         return _run(p.name, operands, "cpu", **params)
     return p.bind(*operands, **params)
 

@@ -68,12 +68,32 @@ def test_simulate_tiny(tmp_path):
     (["simulate", "--steps", "-1"], "--steps must be a positive integer"),
     (["bench", "--max-regression", "150%"], "--max-regression"),
     (["bench", "--ops", "nope"], "--ops: unknown op"),
+    (["bench", "--max-regression", "ten"], "--max-regression: expected a fraction"),
+    (["bench", "--sizes", "abc"], "argument --sizes: expected comma-separated integers"),
+    (["bench", "--sizes", "0"], "argument --sizes: expected positive integers"),
+    (["bench", "--backends", "cuda"], "--backends: 'cuda' is not available on this platform (cpu)"),
+    (["bench", "--backends", "triton"], "--backends: 'triton' is not available on this platform (cpu)"),
+    (["inspect", "--targets", "tpu-v9"], "unknown target(s) 'tpu-v9'"),
+    (["inspect", "--max-regression", "x"], "--max-regression: expected a fraction"),
 ])
 def test_bad_input_is_a_message_not_a_traceback(args, message):
     r = run(*args, timeout=60)
-    assert r.returncode != 0
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])  # a usage error, like argparse's own
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_every_option_has_help_and_shows_its_default():
+    for cmd in ("train", "simulate", "bench", "inspect"):
+        r = run(cmd, "--help", timeout=60)
+        assert r.returncode == 0, r.stderr[-2000:]
+        options = [ln.split()[0] for ln in r.stdout.splitlines() if ln.startswith("  --")]
+        assert len(options) >= 3
+        for opt in options:
+            block = r.stdout.split(opt, 1)[1].split("\n  --", 1)[0]
+            assert len(block.split()) >= 3, f"{cmd} {opt}: no help text"
+        if cmd in ("train", "simulate"):
+            assert "(default: 30)" in r.stdout or "(default: 1000000)" in r.stdout
 
 
 def test_interrupt_keeps_written_metrics(tmp_path):

@@ -378,6 +378,14 @@ def test_bad_input():
         sp.lif_sequence(jnp.zeros((3, 4)), jnp.zeros(4), p)
 
 
+def test_the_race_detecting_interpreter_refuses_transformations_by_name():
+    p = sp.LIFParams.spikingjelly()
+    f = lambda j: sp.lif_sequence(j, sp.LIFState(jnp.zeros(4)), p, backend="interpret_tpu")[1].s.sum()
+    for transform in (jax.grad, jax.jit):
+        with pytest.raises(ValueError, match="backend='interpret_tpu' runs the race-detecting TPU interpreter eagerly"):
+            transform(f)(jnp.ones((3, 4)))
+
+
 def test_nan_and_inf_behave_as_the_oracle():
     p = sp.LIFParams.spikingjelly()
     j = jnp.float32([[jnp.nan, jnp.inf, -jnp.inf, 0.5], [0.5, 0.5, 0.5, 3.0]])

@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from .._argparse import HelpFormatter
+
 from . import programs
 
 TPU_TARGETS = ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e")
@@ -149,7 +151,7 @@ def _targets(text):
 
 def parser(prog="surrogate-pallas inspect"):
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--targets", type=_targets, default=list(TARGETS), help="comma-separated, from: "
                     + ", ".join(TARGETS))
     ap.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
