@@ -26,6 +26,7 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 from . import kernels, reference
+from ._gpu_lowering import abstract_gpu
 from .kernels import specs
 from .spike import _spike
 
@@ -152,9 +153,16 @@ def _make(name):
     p.def_abstract_eval(functools.partial(_abstract, name))
     for platform in ("cpu", "cuda", "rocm", "tpu"):
         rule = mlir.lower_fun(lambda *ops, _pl=platform, **kw: _run(name, ops, _pl, **kw), multiple_results=True)
+        if platform == "cuda":
+            rule = functools.partial(_with_gpu, rule)
         mlir.register_lowering(p, rule, platform=None if platform == "cpu" else platform)
     batching.primitive_batchers[p] = functools.partial(_batch, p, name)
     return p
+
+
+def _with_gpu(rule, ctx, *args, **kw):
+    with abstract_gpu():  # Pallas Triton on JAX >= 0.11 asks for a GPU even to lower for one
+        return rule(ctx, *args, **kw)
 
 
 def bind(p, *operands, **params):

@@ -80,13 +80,17 @@ def test_step_kernel_lowers_everywhere():
     assert not custom_calls(jax.jit(f).trace(st, jnp.ones(1000), 3.0).lower())
 
 
-def test_export_for_every_platform_round_trips():
+@pytest.mark.parametrize("backend", ["auto", "pallas"])
+def test_export_for_every_platform_round_trips(backend):
+    """One artifact for cpu, cuda and tpu; on CPU it runs the jnp path ("auto") or the interpreted
+    Pallas kernels ("pallas"), forward and fused backward, and gives the same numbers after the trip."""
     p = sp.LIFParams.spikingjelly()
     v0 = jnp.zeros((4, 300))
 
     def f(j):
-        st, out = sp.lif_sequence(j, sp.LIFState(v0), p)
-        return out.s, st.v, jax.grad(lambda j: jnp.sum(sp.lif_sequence(j, sp.LIFState(v0), p)[1].s * j))(j)
+        st, out = sp.lif_sequence(j, sp.LIFState(v0), p, backend=backend)
+        g = jax.grad(lambda j: jnp.sum(sp.lif_sequence(j, sp.LIFState(v0), p, backend=backend)[1].s * j))(j)
+        return out.s, st.v, g
 
     j = jax.random.normal(jax.random.PRNGKey(0), (10, 4, 300)) + 0.8
     exp = export.export(jax.jit(f), platforms=("cpu", "cuda", "tpu"),

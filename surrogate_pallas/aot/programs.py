@@ -73,7 +73,7 @@ class Program:
         p, dt = self.params, jnp.dtype(self.dtype)
         seq = jax.ShapeDtypeStruct((self.T, *self.pop), dt)
         row = jax.ShapeDtypeStruct(self.pop, dt)
-        kw = dict(backend="pallas", gpu_backend=gpu_backend, spike_dtype=self.spike_dtype)
+        kw = dict(backend="pallas", gpu_backend=gpu_backend, spike_dtype=self.spike_dtype)  # bf16 residuals
         state = jax.tree.map(lambda _: row, p.init_state((1,)))  # the model's fields, abstract
 
         if self.what == "step":
