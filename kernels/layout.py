@@ -151,8 +151,8 @@ def _tpu_flat_plan(target, T, n, step_bytes, seq_itemsizes, bs):
     elif bs.time_chunk is not None:
         tc = _fit(bs.time_chunk, T, unit_t, "time_chunk",
                   "for a 1-D population on TPU (time is the sublane axis of [T, N])")
-    else:
-        tc = T if T <= 64 else 32
+    else:  # all of T when short; else chunks of 32 (a ragged T then unrolls 32 steps, not T)
+        tc = T if T <= 32 or (T <= 64 and T % 32 == 0) else 32
     # steps move as whole (rows, lanes) tiles of the narrowest dtype: a packed dtype cannot be
     # addressed one row at an unaligned offset
     group = _sublane_unit(seq_itemsizes)

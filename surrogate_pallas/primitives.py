@@ -229,7 +229,10 @@ def _train_fwd_jvp(primals, tangents, **params):
                 seq_out_dtypes=(s_dtype, *res_dtypes, *params["seq_out_dtypes"][1:]))
     outs = lif_train_fwd_p.bind(j, v0, **full)
     s, res, rest = outs[0], outs[1:1 + len(res_dtypes)], outs[1 + len(res_dtypes):]
-    ds, dvT = lif_train_tan_p.bind(*res, dj, dv0, **_derivative_params(params, jnp.float32, v0.dtype))
+    # the spikes' tangent in their own float dtype: its cotangent then reaches the backward kernel
+    # as it comes (2 B per neuron-step in bf16), with no conversion pass in front of it
+    ds_dtype = s_dtype if jnp.issubdtype(s_dtype, jnp.floating) else jnp.dtype(jnp.float32)
+    ds, dvT = lif_train_tan_p.bind(*res, dj, dv0, **_derivative_params(params, ds_dtype, v0.dtype))
     primal_out = [s, *rest]
     tangent_out = [_tangent_of(ds, s_dtype)] + [jnp.zeros_like(o) for o in rest[:-1]] + [dvT]
     return primal_out, tangent_out
