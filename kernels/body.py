@@ -33,13 +33,24 @@ def from_f32(x, dtype):
     return f16_bits.encode(x) if jnp.dtype(dtype) == f16_bits.BITS else x.astype(dtype)
 
 
+def _advance(spec, consts, tiles, carry, vals, t_index, T):
+    """One step: (the new carry, the outputs to store).  A step at or past ``T`` (the partial last
+    chunk) leaves the carry unchanged; its stores fall past the array's edge, where Pallas drops them."""
+    new, outs = spec.step(consts, tiles, carry, vals, t_index)
+    if spec.finalize is not None:
+        outs = spec.finalize(outs)
+    if T is not None:
+        valid = t_index < T
+        new = tuple(jnp.where(valid, a, b) for a, b in zip(new, carry))
+    return tuple(new), outs
+
+
 def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, at=lambda k: k, load=None,
               prefetch=False):
     """Run ``n`` steps over chunk refs (time on their leading axis); returns the carry.
 
-    ``at(k)`` is the index of step k in a chunk ref.  Steps at or past ``T`` (the
-    partial last chunk) leave the carry unchanged, and their stores fall past the
-    array's edge, where Pallas drops them.  ``load(ref, idx)`` reads as f32 (Mosaic GPU
+    ``at(k)`` is the index of step k in a chunk ref; ``T`` masks the partial last chunk
+    (``_advance``).  ``load(ref, idx)`` reads as f32 (Mosaic GPU
     passes one that fixes the register layout).  ``prefetch`` issues the loads of the next
     step before the maths of this one, so that on a GPU they are in flight while it computes.
     """
@@ -49,16 +60,10 @@ def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, at=la
 
     def compute(i, carry, vals):
         k = order(i)
-        t_index = t_offset + k
-        new, outs = spec.step(consts, tiles, carry, vals, t_index)
-        if spec.finalize is not None:
-            outs = spec.finalize(outs)
+        carry, outs = _advance(spec, consts, tiles, carry, vals, t_offset + k, T)
         for r, o in zip(seq_out, outs):
             r[at(k)] = from_f32(o, r.dtype)
-        if T is not None:
-            valid = t_index < T
-            new = tuple(jnp.where(valid, a, b) for a, b in zip(new, carry))
-        return tuple(new)
+        return carry
 
     if not prefetch:
         return lax.fori_loop(0, n, lambda i, c: compute(i, c, fetch(order(i))), tuple(carry))
@@ -84,16 +89,10 @@ def run_chunk_rows(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, 
         tiles_in = [to_f32(r[rows]) for r in seq_in]
         out_rows = [[None] * group for _ in seq_out]
         for k in (range(group - 1, -1, -1) if spec.reverse else range(group)):
-            t_index = t_offset + base + k
-            new, outs = spec.step(consts, tiles, carry, tuple(a[k:k + 1] for a in tiles_in), t_index)
-            if spec.finalize is not None:
-                outs = spec.finalize(outs)
+            carry, outs = _advance(spec, consts, tiles, carry, tuple(a[k:k + 1] for a in tiles_in),
+                                   t_offset + base + k, T)
             for rows_k, o in zip(out_rows, outs):
                 rows_k[k] = o.astype(F32)  # exact: the stored value was already rounded
-            if T is not None:
-                valid = t_index < T
-                new = tuple(jnp.where(valid, a, b) for a, b in zip(new, carry))
-            carry = tuple(new)
         for r, rows_k in zip(seq_out, out_rows):
             r[rows] = from_f32(jnp.concatenate(rows_k, axis=0), r.dtype)
         return carry
