@@ -68,7 +68,7 @@ def bytes_per_neuron_step(case: Case) -> float:
         return it + sit + (it if case.model == "ngclearn" else 0)
     # forward saving its residual (2 B in bf16 where a kernel runs, 4 B exact on the jnp path and
     # in the plain scan), then backward reading dL/ds and it, writing dL/dj
-    kernel = case.backend not in ("xla", BASELINE) and residual_mode("auto", _lib_kw(case.backend)["backend"]) == "bf16"
+    kernel = case.backend != BASELINE and residual_mode("auto", _lib_kw(case.backend)["backend"]) == "bf16"
     res = 2 if kernel else 4
     return (it + sit + res) + (sit + res + it)
 
