@@ -300,6 +300,12 @@ def parse_fraction(text: str) -> float:
     return value
 
 
+def read_gate(max_regression: str, compare_path: Path | None):
+    """(--max-regression as a fraction, the --compare baseline or None); raises ValueError, OSError or
+    json.JSONDecodeError on bad input.  Both gates (bench, inspect) read their flags this way."""
+    return parse_fraction(max_regression), (json.loads(compare_path.read_text()) if compare_path else None)
+
+
 def compare(baseline: dict, current: dict, max_regression: float):
     """Cases whose roofline fraction or speed-up over the scan fell by more than ``max_regression``.
 
@@ -365,7 +371,7 @@ def parser(prog="surrogate-pallas bench"):
 def main(argv=None, prog="surrogate-pallas bench") -> int:
     args = parser(prog).parse_args(argv)
     try:
-        max_reg = parse_fraction(args.max_regression)
+        max_reg, baseline = read_gate(args.max_regression, args.compare)
         for op in args.ops or ():
             if op not in OPS:
                 raise ValueError(f"--ops: unknown op {op!r}; expected some of {', '.join(OPS)}")
@@ -377,7 +383,6 @@ def main(argv=None, prog="surrogate-pallas bench") -> int:
             if b not in here:
                 raise ValueError(f"--backends: {b!r} is not available on this platform ({jax.default_backend()}); "
                                  f"expected some of {', '.join(here)}")
-        baseline = json.loads(args.compare.read_text()) if args.compare else None
     except (ValueError, OSError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -164,11 +164,10 @@ def parser(prog="surrogate-pallas inspect"):
 
 
 def main(argv=None, prog="surrogate-pallas inspect") -> int:
-    from ..bench import parse_fraction
+    from ..bench import read_gate
     args = parser(prog).parse_args(argv)
     try:
-        max_reg = parse_fraction(args.max_regression)
-        baseline = json.loads(args.compare.read_text()) if args.compare else None
+        max_reg, baseline = read_gate(args.max_regression, args.compare)
     except (ValueError, OSError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
