@@ -110,7 +110,10 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
                               with_surrogate=bool(with_surrogate), seq_out_dtypes=seq_out_dtypes,
                               state_out_dtypes=state_out_dtypes, **common))
     args = (j_seq, *fields, *consts, jnp.asarray(t0, jnp.float32))
-    sharded = sharding.population_sharding([j_seq], [*fields, *consts]) if backend != "interpret_tpu" else None
+    # traced values partition at lowering (partitioning.py); concrete sharded arrays run per shard here
+    eager = not any(isinstance(x, jax.core.Tracer) for x in args)
+    sharded = sharding.population_sharding([j_seq], [*fields, *consts]) if eager and backend != "interpret_tpu" \
+        else None
     if sharded is not None:
         mesh, spec = sharded
         core = sharding.per_shard(core, mesh, spec, 1, len(fields) + len(consts), 1, n_out, len(fields))

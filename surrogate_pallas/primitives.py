@@ -16,6 +16,7 @@ the autodiff of its reference with the surrogate spike.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import jax
@@ -25,7 +26,7 @@ from jax._src import dispatch
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from . import kernels, reference
+from . import kernels, partitioning, reference
 from ._gpu_lowering import abstract_gpu
 from .kernels import specs
 from .spike import _spike
@@ -78,12 +79,19 @@ def _split(spec, operands):
     return out
 
 
+def _kernel_target(name, avals, platform, backend="auto", gpu_backend="triton", diff=False, lif=None, **_):
+    """The kernel target this call runs on, or None where the jnp reference runs."""
+    if diff or avals[0].shape[0] == 0 or avals[_n_seq_in(name, lif)].size == 0:
+        return None
+    return target_for(backend, gpu_backend, platform)
+
+
 def _run(name, operands, platform, *, lif, seq_out_dtypes, state_out_dtypes, backend="auto",
          gpu_backend="triton", block_sizes=None, diff=False, **spec_kw):
     spec = _spec(name, lif, diff=diff, **spec_kw)
     seq_in, state_in, consts, tiles = _split(spec, operands)
-    target = target_for(backend, gpu_backend, platform)
-    if target is None or diff or seq_in[0].shape[0] == 0 or state_in[0].size == 0:
+    target = _kernel_target(name, operands, platform, backend, gpu_backend, diff, lif)
+    if target is None:
         seq_o, state_o = reference.run(spec, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes)
     else:
         seq_o, state_o = kernels.run(spec, target, seq_in, state_in, consts, tiles, seq_out_dtypes,
@@ -91,11 +99,30 @@ def _run(name, operands, platform, *, lif, seq_out_dtypes, state_out_dtypes, bac
     return [*seq_o, *state_o]
 
 
+def _lower(name, platform, ctx, *args, **params):
+    """Lower one call: the jnp reference, or the kernel, which partitions itself per population shard
+    under automatic mesh axes (``partitioning``)."""
+    def run(*ops):
+        with abstract_gpu() if platform == "cuda" else contextlib.nullcontext():
+            return _run(name, ops, platform, **params)
+
+    target = _kernel_target(name, ctx.avals_in, platform, **params)
+    roles, n_seq_out, n_out = _roles(name, params["lif"], len(args)), len(params["seq_out_dtypes"]), len(ctx.avals_out)
+    if partitioning.explicit_layout(ctx.avals_in, roles) is not None:  # kernel or reference, per shard
+        run = partitioning.per_shard_explicit(run, ctx.avals_in, roles, n_seq_out, n_out)
+    elif target == "tpu":
+        partitioning.check_tpu_context(ctx)
+    elif target is not None and platform in partitioning.AUTO_AXES_PLATFORMS and partitioning.automatic(ctx):
+        run = partitioning.per_shard(run, roles, n_seq_out, n_out, ctx.avals_out[-1].ndim)
+    return mlir.lower_fun(run, multiple_results=True)(ctx, *args)
+
+
 def _abstract(name, *avals, lif, seq_out_dtypes, state_out_dtypes, **kw):
     T = avals[0].shape[0]
     pop = avals[_n_seq_in(name, lif)].shape
-    return ([jax.core.ShapedArray((T, *pop), d) for d in seq_out_dtypes]
+    outs = ([jax.core.ShapedArray((T, *pop), d) for d in seq_out_dtypes]
             + [jax.core.ShapedArray(pop, d) for d in state_out_dtypes])
+    return partitioning.sharded_avals(avals, _roles(name, lif, len(avals)), outs, len(seq_out_dtypes))
 
 
 def _n_seq_in(name, lif):
@@ -152,17 +179,12 @@ def _make(name):
     p.def_impl(functools.partial(dispatch.apply_primitive, p))
     p.def_abstract_eval(functools.partial(_abstract, name))
     for platform in ("cpu", "cuda", "rocm", "tpu"):
-        rule = mlir.lower_fun(lambda *ops, _pl=platform, **kw: _run(name, ops, _pl, **kw), multiple_results=True)
-        if platform == "cuda":
-            rule = functools.partial(_with_gpu, rule)
-        mlir.register_lowering(p, rule, platform=None if platform == "cpu" else platform)
+        mlir.register_lowering(p, functools.partial(_lower, name, platform),
+                               platform=None if platform == "cpu" else platform)
     batching.primitive_batchers[p] = functools.partial(_batch, p, name)
+    # the partitioner's callback needs the devices at lowering time (as for JAX's cuDNN attention)
+    dispatch.prim_requires_devices_during_lowering.add(p)
     return p
-
-
-def _with_gpu(rule, ctx, *args, **kw):
-    with abstract_gpu():  # Pallas Triton on JAX >= 0.11 asks for a GPU even to lower for one
-        return rule(ctx, *args, **kw)
 
 
 def bind(p, *operands, **params):

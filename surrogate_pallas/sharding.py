@@ -1,13 +1,11 @@
-"""Sharded populations: run the kernels per shard with ``shard_map``.
+"""Eager calls on sharded arrays: run the kernels per shard with ``shard_map``.
 
-A Pallas call is opaque to XLA's partitioner: under ``jit`` a population
-sharded over devices would be all-gathered onto every device.  The LIF ops
-are elementwise over neurons, so each device can run the kernel on its own
-shard.  ``lif_sequence``/``lif_step`` read the shardings of their inputs (on
-the avals with explicit mesh axes, ``jax.make_mesh``'s default, or on
-concrete arrays) and wrap themselves in ``shard_map`` over the population
-axes.  The time axis is sequential: an input sharded along time is resharded
-once to whole sequences.
+Traced calls partition at lowering (``partitioning.py``): ``custom_partitioning`` under
+automatic mesh axes, ``shard_map`` under explicit ones.  A call on concrete sharded arrays
+(outside ``jit``) is wrapped here in ``shard_map`` over the population axes, whatever its
+mesh's axis kind, so that it also runs per shard on TPU, where automatic axes cannot reach a
+Mosaic kernel.  The time axis is sequential: an input sharded along time is resharded once
+to whole sequences.
 """
 from __future__ import annotations
 
@@ -30,26 +28,28 @@ def population_sharding(seq, states):
 
     seq: time-major arrays [T, *pop]; states: arrays [*pop].
     """
-    mesh, spec = None, None
-    for x, time_major in [(a, True) for a in seq] + [(a, False) for a in states]:
-        sh = _sharding(x)
-        if sh is None:
-            continue
-        parts = tuple(sh.spec) + (None,) * (x.ndim - len(sh.spec))
-        parts = parts[1:] if time_major else parts
-        if mesh is None:
-            mesh, spec = sh.mesh, [None] * len(parts)
-        for d, axes in enumerate(parts[:len(spec)]):
+    found = [(sh, x.ndim, time_major) for x, time_major in [(a, True) for a in seq] + [(a, False) for a in states]
+             if (sh := _sharding(x)) is not None]
+    if not found:
+        return None
+    return found[0][0].mesh, merge_specs(found, states[0].ndim if states else seq[0].ndim - 1)
+
+
+def merge_specs(found, pop_rank):
+    """The population spec from (sharding, ndim, time_major) triples: per population dim, the mesh axes
+    of the first array sharded there (the time dim dropped); one mesh axis shards one dim."""
+    spec = [None] * pop_rank
+    for sh, ndim, time_major in found:
+        parts = tuple(sh.spec) + (None,) * (ndim - len(sh.spec))
+        for d, axes in enumerate((parts[1:] if time_major else parts)[:pop_rank]):
             if spec[d] is None and axes is not None:
                 spec[d] = axes
-    if mesh is None:
-        return None
     used, out = set(), []
-    for axes in spec:  # one mesh axis shards one population dim
+    for axes in spec:
         names = (axes,) if isinstance(axes, str) else tuple(axes or ())
         out.append(None if any(n in used for n in names) else axes)
         used.update(names)
-    return mesh, tuple(out)
+    return tuple(out)
 
 
 def _place(x, mesh, spec):

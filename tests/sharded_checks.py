@@ -2,8 +2,8 @@
 
 Prints one line per check: 'PASS <name>' (or raises).  Usage: python sharded_checks.py
 """
+import contextlib
 import os
-import re
 import sys
 
 os.environ["JAX_PLATFORMS"] = "cpu"
@@ -12,12 +12,11 @@ os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_p
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P  # noqa: E402
 
 import surrogate_pallas as sp  # noqa: E402
 
-COLLECTIVES = re.compile(r"\b(all-gather|all-to-all|all-reduce|collective-permute|reduce-scatter)")
-T, B, N = 8, 8, 512
+from sharded_programs import COLLECTIVES, inputs, models, programs  # noqa: E402
 
 
 def check(name, cond, detail=""):
@@ -30,83 +29,69 @@ def same(a, b):
     return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
-def models():
-    rng = np.random.default_rng(0)
-    return {
-        "sj": sp.LIFParams.spikingjelly(),
-        "snn_zero": sp.LIFParams.snntorch_leaky(0.9, reset_mechanism="zero"),
-        "cell": sp.LIFParams.ngclearn(tau_m=rng.uniform(5, 15, (B, N)), refract_time=2.0),
-    }
-
-
-def programs(p, backend):
-    st0 = p.init_state((B, N))
-
-    def fwd(j, v):
-        st, out = sp.lif_sequence(j, st0._replace(v=v), p, backend=backend, with_surrogate=True)
-        return out.s, out.surrogate, st.v
-
-    if p.is_cell:
-        return {"fwd": fwd}
-
-    def vjp(j, v):  # the backward with elementwise cotangents: no reduction anywhere
-        out, pull = jax.vjp(lambda j, v: fwd(j, v)[::2], j, v)
-        return pull((out[0] * 0.5 + 1.0, jnp.cos(out[1])))
-
-    return {"fwd": fwd, "grad": vjp}
-
-
-def inputs(p):
-    j = (0.6 + jax.random.normal(jax.random.PRNGKey(0), (T, B, N))) * (25.0 if p.is_cell else 1.0)
-    return j, p.init_state((B, N)).v
+def mesh_of(shape, names, axes):
+    """A mesh with automatic axes (classic ``Mesh``, plain jit) or explicit ones (``jax.make_mesh``)."""
+    if axes == "auto":
+        return Mesh(np.array(jax.devices()).reshape(shape), names)
+    return jax.make_mesh(shape, names, axis_types=(AxisType.Explicit,) * len(names))
 
 
 def main():
     layouts = {"(8,) neurons": ((8,), ("n",), P(None, "n")), "(8,) batch": ((8,), ("b",), P("b", None)),
                "(2,4) batch+neurons": ((2, 4), ("b", "n"), P("b", "n")),
                "(4,2) batch+neurons": ((4, 2), ("b", "n"), P("b", "n"))}
+    every = ("fwd", "grad")  # every layout; the other programs on the two-axis one
     for mname, p in models().items():
         j, v0 = inputs(p)
         for backend in ("xla", "interpret"):
             progs = programs(p, backend)
-            ref = {k: jax.jit(f)(j, v0) for k, f in progs.items()}
-            for lname, (shape, names, row) in layouts.items():
-                mesh = jax.make_mesh(shape, names)
-                seq = P(None, *row)
-                jS = jax.device_put(j, NamedSharding(mesh, seq))
-                vS = jax.device_put(v0, NamedSharding(mesh, row))
-                for k, f in progs.items():
-                    tag = f"{mname} {backend} {k} {lname}"
-                    compiled = jax.jit(f).lower(jS, vS).compile()
-                    found = sorted(set(COLLECTIVES.findall(compiled.as_text())))
-                    check(f"no collectives: {tag}", not found, found)
-                    out = compiled(jS, vS)
-                    check(f"equals one device: {tag}", same(out, ref[k]))
-                    want = [seq, seq, row] if k == "fwd" else [seq, row]
-                    got = [o.sharding.spec for o in out]
-                    check(f"output shardings: {tag}", [tuple(g) for g in got] == [tuple(w) for w in want], got)
+            ref = {k: jax.jit(f)(j, v0) for k, (f, _) in progs.items()}
+            for axes in ("auto", "explicit"):
+                for lname, (shape, names, row) in layouts.items():
+                    mesh = mesh_of(shape, names, axes)
+                    seq = P(None, *row)
+                    jS = jax.device_put(j, NamedSharding(mesh, seq))
+                    vS = jax.device_put(v0, NamedSharding(mesh, row))
+                    for k, (f, roles) in progs.items():
+                        if k not in every and lname != "(2,4) batch+neurons":
+                            continue
+                        tag = f"{mname} {backend} {axes} {k} {lname}"
+                        with jax.set_mesh(mesh) if axes == "explicit" else contextlib.nullcontext():
+                            compiled = jax.jit(f).lower(jS, vS).compile()
+                            out = compiled(jS, vS)
+                        found = sorted(set(COLLECTIVES.findall(compiled.as_text())))
+                        check(f"no collectives: {tag}", not found, found)
+                        check(f"equals one device: {tag}", same(out, ref[k]))
+                        want = [tuple(seq if r == "seq" else row) for r in roles]
+                        got = [tuple(o.sharding.spec) + (None,) * (o.ndim - len(o.sharding.spec)) for o in out]
+                        check(f"output shardings: {tag}", got == [w + (None,) * (o.ndim - len(w))
+                                                                  for w, o in zip(want, out)], got)
     # memory: per-device footprint of the sharded program is ~1/8 of the unsharded one
     p = sp.LIFParams.spikingjelly()
     Tm, Bm, Nm = 16, 8, 4096
     j = jnp.ones((Tm, Bm, Nm))
     v0 = jnp.zeros((Bm, Nm))
-    f = programs(p, "interpret")["grad"]
-    mesh = jax.make_mesh((8,), ("n",))
+    f = programs(p, "interpret")["grad"][0]
 
     def footprint(c):
         m = c.memory_analysis()
         return m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
 
     full = footprint(jax.jit(f).lower(j, v0).compile())
-    jS = jax.device_put(j, NamedSharding(mesh, P(None, None, "n")))
-    vS = jax.device_put(v0, NamedSharding(mesh, P(None, "n")))
-    part = footprint(jax.jit(f).lower(jS, vS).compile())
-    check("per-device memory ~1/8", part <= full / 8 * 1.25, f"{part} vs {full}")
+    for axes in ("auto", "explicit"):
+        mesh = mesh_of((8,), ("n",), axes)
+        jS = jax.device_put(j, NamedSharding(mesh, P(None, None, "n")))
+        vS = jax.device_put(v0, NamedSharding(mesh, P(None, "n")))
+        part = footprint(jax.jit(f).lower(jS, vS).compile())
+        check(f"per-device memory ~1/8, {axes} axes", part <= full / 8 * 1.25, f"{part} vs {full}")
     # time-sharded input: resharded once to whole sequences, same result
     mesh = jax.make_mesh((8,), ("t",))
     jT = jax.device_put(j[:8], NamedSharding(mesh, P("t")))
-    out = jax.jit(programs(p, "interpret")["fwd"])(jT, v0)
-    check("time-sharded input gives the same result", same(out, programs(p, "interpret")["fwd"](j[:8], v0)))
+    fwd = programs(p, "interpret")["fwd"][0]
+    check("time-sharded input gives the same result", same(jax.jit(fwd)(jT, v0), fwd(j[:8], v0)))
+    mesh = mesh_of((8,), ("t",), "auto")
+    jT = jax.device_put(j[:8], NamedSharding(mesh, P("t")))
+    check("time-sharded input, automatic axes, gives the same result", same(jax.jit(fwd)(jT, v0), fwd(j[:8], v0)))
     # spike / spike_and_grad partition natively (elementwise jnp)
     mesh = jax.make_mesh((2, 4), ("b", "n"))
     v = jax.device_put(jax.random.normal(jax.random.PRNGKey(1), (Bm, Nm)), NamedSharding(mesh, P("b", "n")))
