@@ -29,7 +29,6 @@ import json
 import math
 from pathlib import Path
 
-import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
 LANES = 128

@@ -1,4 +1,8 @@
 """surrogate_pallas: fused Pallas LIF kernels and surrogate-gradient spikes for SNNs on JAX."""
+from ._quiet import import_jax as _import_jax
+
+_import_jax()
+
 from .api import lif_sequence, lif_step
 from .kernels.layout import BlockSizes
 from .params import LIFOut, LIFParams, LIFState

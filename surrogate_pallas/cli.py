@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import glob
 import os
 import sys
 from pathlib import Path
@@ -60,7 +59,8 @@ def cmd_train(args):
     _check_choice("--encoding", args.encoding, ENCODINGS)
     _check_choice("--readout", args.readout, READOUTS)
     out = _out_dir(args.out, "train")
-    cfg = TrainConfig(neuron=args.neuron, surrogate=args.surrogate, backend=args.backend, epochs=args.epochs,
+    cfg = TrainConfig(neuron=args.neuron, surrogate=args.surrogate, backend=args.backend,
+                      residuals=args.residuals, epochs=args.epochs,
                       steps=args.steps, hidden=args.hidden, batch=args.batch, lr=args.lr, encoding=args.encoding,
                       readout=args.readout, seed=args.seed, limit=args.limit)
     from tqdm import tqdm
@@ -140,6 +140,9 @@ def parser():
     t.add_argument("--neuron", default="snntorch", help="neuron model: snntorch | spikingjelly | ngclearn")
     t.add_argument("--surrogate", default="atan", help="any registry name, e.g. atan, sigmoid, fast_sigmoid")
     t.add_argument("--backend", default="auto", choices=backends, help=backend_help)
+    t.add_argument("--residuals", default="auto", choices=("auto", "bf16", "exact"),
+                   help="what the backward kernel reads: bf16 (2 B per neuron-step), exact (f32), or auto "
+                        "(bf16 where a kernel runs, exact on the jnp path)")
     t.add_argument("--epochs", type=_positive("--epochs"), default=30, help="passes over the training digits")
     t.add_argument("--steps", type=_positive("--steps"), default=16, help="time steps per digit")
     t.add_argument("--hidden", type=_positive("--hidden"), default=256, help="LIF neurons in the hidden layer")
@@ -171,19 +174,12 @@ def parser():
     return ap
 
 
-def _cpu_only_host() -> bool:
-    """No NVIDIA driver and no TPU device nodes: the CUDA plugin and libtpu have nothing to find."""
-    return not (os.path.exists("/proc/driver/nvidia/version") or glob.glob("/dev/nvidia[0-9]*")
-                or glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"))
-
-
 def _choose_platform(command):
-    """Run on CPU where there is no accelerator (and always for ``inspect``, whose compilers need no
-    device), so that JAX does not start the CUDA plugin or libtpu only to report that they found
-    nothing.  An explicit JAX_PLATFORMS is kept."""
+    """``inspect`` runs on CPU always: its compilers need no device (importing the package has
+    already chosen the CPU on a host with no accelerator).  An explicit JAX_PLATFORMS is kept."""
     if os.environ.get("JAX_PLATFORMS"):
         return
-    if command == "inspect" or _cpu_only_host():
+    if command == "inspect":
         import jax
         jax.config.update("jax_platforms", "cpu")
 

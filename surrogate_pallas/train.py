@@ -22,6 +22,7 @@ class TrainConfig:
     neuron: str = "snntorch"
     surrogate: str = "atan"
     backend: str = "auto"
+    residuals: str = "auto"  # what the backward reads: lif_sequence's residuals= (auto, bf16, exact)
     epochs: int = 30
     steps: int = 16          # T, time steps per digit
     hidden: int = 256
@@ -82,12 +83,12 @@ def forward(params, spikes, lif: LIFParams, cfg: TrainConfig):
     T, B, _ = spikes.shape
     j1 = spikes @ params["w1"] + params["b1"]
     st1 = lif.init_state((B, j1.shape[-1]))
-    _, out1 = lif_sequence(j1, st1, lif, backend=cfg.backend)
+    _, out1 = lif_sequence(j1, st1, lif, backend=cfg.backend, residuals=cfg.residuals)
     j2 = out1.s @ params["w2"] + params["b2"]
     if cfg.readout == "membrane":  # a non-spiking integrator: the mean input current
         return j2.mean(0) * 4.0, out1.s
     st2 = lif.init_state((B, j2.shape[-1]))
-    _, out2 = lif_sequence(j2, st2, lif, backend=cfg.backend)
+    _, out2 = lif_sequence(j2, st2, lif, backend=cfg.backend, residuals=cfg.residuals)
     return out2.s.sum(0), out1.s
 
 

@@ -6,6 +6,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import hypothesis  # noqa: E402
 
+import surrogate_pallas  # noqa: E402,F401  (first: JAX imports without the CUDA plugin's start-up lines)
+
 hypothesis.settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
 hypothesis.settings.load_profile("ci")
 

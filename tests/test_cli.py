@@ -35,16 +35,19 @@ def test_train_tiny_reaches_well_above_chance(tmp_path):
 
 
 def test_interpret_kernels_train_like_xla(tmp_path):
-    """The Pallas kernels (interpreted) train to the same accuracy as the jnp path: same numbers."""
-    accs = {}
+    """The Pallas kernels (interpreted) and the jnp path train to the same numbers, bit for bit, when
+    they keep the same residuals (auto keeps bf16 for a kernel and f32 for the jnp path, so
+    there the runs differ by the bf16 rounding of the residuals, by design)."""
+    hist = {}
     for backend in ("xla", "interpret"):
         r = run("train", "--epochs", "4", "--steps", "8", "--hidden", "64", "--limit", "768", "--batch", "64",
-                "--backend", backend,
+                "--backend", backend, "--residuals", "exact",
                 "--neuron", "spikingjelly", "--out", str(tmp_path / backend), "--quiet")
         assert r.returncode == 0, r.stderr[-2000:]
-        accs[backend] = json.loads((tmp_path / backend / "metrics.json").read_text())["history"]["test_accuracy"]
-    assert accs["interpret"] == pytest.approx(accs["xla"], abs=0.02)
-    assert accs["xla"][-1] > 0.5
+        hist[backend] = json.loads((tmp_path / backend / "metrics.json").read_text())["history"]
+        del hist[backend]["seconds"]  # the one field that is not a result
+    assert hist["interpret"] == hist["xla"] and set(hist["xla"]) >= {"loss", "test_accuracy"}
+    assert hist["xla"]["test_accuracy"][-1] > 0.5
 
 
 def test_simulate_tiny(tmp_path):

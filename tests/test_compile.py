@@ -54,7 +54,7 @@ def test_triton_kernels_compile_without_spills(program):
 def test_a_compile_failure_is_reported_by_name():
     def broken(x):
         from jax.experimental import pallas as pl
-        import jax, jax.numpy as jnp
+        import jax
 
         def k(x_ref, o_ref):  # f16 vector loads: Mosaic TPU has none
             o_ref[...] = x_ref[...] * 2

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..api import RESIDUALS, lif_sequence, lif_step
-from ..params import LIFParams, LIFState
+from ..params import LIFParams
 from ..kernels.specs import needs_reset_bit
 
 
