@@ -17,7 +17,7 @@ from surrogate_pallas import bench
 
 def _env_ints(name):
     text = os.environ.get(name)
-    return bench._ints(text) if text else None
+    return bench.positive_ints(text) if text else None
 
 
 CASES = bench.matrix(full=bool(os.environ.get("SP_BENCH_FULL")), sizes=_env_ints("SP_BENCH_SIZES"),

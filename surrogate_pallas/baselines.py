@@ -1,4 +1,5 @@
-"""Plain-JAX implementations, written the way a JAX user would: ``lax.scan`` + a ``custom_vjp`` spike.
+"""Plain-JAX implementations, written the way a JAX user would: ``lax.scan`` + a ``custom_vjp`` spike,
+and a spike with its surrogate derivative in jnp.
 
 The benchmarks' yardstick ("speed-up over the plain lax.scan baseline"), and the
 per-step loop that ``surrogate-pallas simulate`` compares against.  They use
@@ -27,6 +28,15 @@ def _bwd(x, g):
 
 
 atan_spike.defvjp(_fwd, _bwd)
+
+
+def spike_and_surrogate(v, thr, surrogate):
+    """A spike and its surrogate derivative in plain jnp (the registry's default parameters)."""
+    x = v - thr
+    sg = {"atan": lambda: 1.0 / (1.0 + jnp.square(math.pi * x)),
+          "sigmoid": lambda: 4.0 * jax.nn.sigmoid(4.0 * x) * (1.0 - jax.nn.sigmoid(4.0 * x)),
+          "fast_sigmoid": lambda: 1.0 / jnp.square(25.0 * jnp.abs(x) + 1.0)}[surrogate]()
+    return (x > 0).astype(v.dtype), sg.astype(v.dtype)
 
 
 def spikingjelly_scan(j_seq, v0, tau=2.0, v_th=1.0, v_reset=0.0):
