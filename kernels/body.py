@@ -40,8 +40,8 @@ def _advance(spec, consts, tiles, carry, vals, t_index, T):
     if spec.finalize is not None:
         outs = spec.finalize(outs)
     if T is not None:
-        valid = t_index < T
-        new = tuple(jnp.where(valid, a, b) for a, b in zip(new, carry))
+        valid = t_index < T  # a scalar, broadcast explicitly: Mosaic GPU (JAX >= 0.12) broadcasts nothing implicitly
+        new = tuple(jnp.where(jnp.broadcast_to(valid, a.shape), a, b) for a, b in zip(new, carry))
     return tuple(new), outs
 
 

@@ -9,6 +9,8 @@ checked on a GPU by benchmarks/gpu_check.sh.)
 """
 from __future__ import annotations
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -23,6 +25,16 @@ F32 = jnp.float32
 VEC = 2  # elements per thread per access: 8 B of f32, 4 B of bf16
 
 
+def _load(ref, idx, layout):
+    """``plgpu.load`` at ``idx``: JAX <= 0.11 takes the index, newer JAX an indexed ref."""
+    if _LOAD_TAKES_IDX:
+        return plgpu.load(ref, idx, layout=layout)
+    return plgpu.load(ref.at[idx], layout=layout)
+
+
+_LOAD_TAKES_IDX = "idx" in inspect.signature(plgpu.load).parameters
+
+
 def launch(spec, plan: TilePlan, target, T, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes):
     br, tc, nc = plan.block_rows, plan.time_chunk, plan.n_chunks
     T_mask = T if plan.t_pad != T else None
@@ -30,7 +42,7 @@ def launch(spec, plan: TilePlan, target, T, seq_in, state_in, consts, tiles, seq
     layout = plgpu.Layout.WG_STRIDED((br, LANES), vec_size=VEC)
 
     def load(ref, idx):
-        return plgpu.load(ref, idx, layout=layout).astype(F32)
+        return _load(ref, idx, layout).astype(F32)
 
     def body(*refs):
         seq_in_g, state_in_g, consts_g, tiles_g, seq_out_g, state_out_g, _ = split_refs(spec, refs)
