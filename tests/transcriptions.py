@@ -5,6 +5,7 @@ derivative, as the issue asks), so they check it rather than restate it.
 """
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -42,10 +43,13 @@ def ngclearn_step(v, rfr, theta, tols, j_in, t, *, tau_m, resist_m=1.0, thr=-52.
     return v_new, new_rfr, theta, tols, s, surrogate
 
 
-def snntorch_leaky(x, mem0, beta, thr, mechanism, reset_delay, alpha=2.0):
-    """snnTorch Leaky over time (PEER_EQUATIONS 1), returns spikes, the returned membranes, final mem."""
+def snntorch_leaky(x, mem0, beta, thr, mechanism, reset_delay, alpha=2.0, rounded=False):
+    """snnTorch Leaky over time (PEER_EQUATIONS 1): spikes, the returned membranes, final mem, and the
+    membranes before the spike and reset (what the surrogate is evaluated on).
+
+    ``rounded``: derivatives taken at the bf16-rounded residual, as ``residuals="bf16"`` promises."""
     mem = mem0
-    spk_all, mem_all = [], []
+    spk_all, mem_all, m_all = [], [], []
     for t in range(x.shape[0]):
         r = jax_stop((mem - thr > 0) * 1.0)
         if mechanism == "subtract":
@@ -54,51 +58,85 @@ def snntorch_leaky(x, mem0, beta, thr, mechanism, reset_delay, alpha=2.0):
             m = beta * ((1 - r) * mem) + x[t]
         else:
             m = beta * mem + x[t]
-        spk = sp.spike(m, thr, "atan", alpha=alpha)
-        if reset_delay:
-            mem = m
-        else:
+
+        def fire_and_reset(m, r=r):
+            spk = sp.spike(m, thr, "atan", alpha=alpha)
+            if reset_delay:
+                return spk, m
             do_reset = spk - r
             if mechanism == "subtract":
-                mem = m - do_reset * thr
-            elif mechanism == "zero":
-                mem = m - do_reset * m
-            else:
-                mem = m
+                return spk, m - do_reset * thr
+            if mechanism == "zero":
+                return spk, m - do_reset * m
+            return spk, m
+
+        spk, mem = at_rounded(fire_and_reset, m, thr, False) if rounded else fire_and_reset(m)
         spk_all.append(spk)
         mem_all.append(mem)
-    return jnp.stack(spk_all), jnp.stack(mem_all), mem
+        m_all.append(m)
+    return jnp.stack(spk_all), jnp.stack(mem_all), mem, jnp.stack(m_all)
 
 
-def spikingjelly_lif(x, v0, tau, v_th, v_reset, decay_input, detach_reset, surrogate="atan", **sp_params):
-    """SpikingJelly LIFNode multi-step (PEER_EQUATIONS 2): spikes, post-reset v per step, final v."""
+def spikingjelly_lif(x, v0, tau, v_th, v_reset, decay_input, detach_reset, surrogate="atan", rounded=False,
+                     **sp_params):
+    """SpikingJelly LIFNode multi-step (PEER_EQUATIONS 2): spikes, post-reset v per step, final v, and
+    the charged h per step (what the surrogate is evaluated on).
+
+    ``rounded``: derivatives taken at the bf16-rounded residual, as ``residuals="bf16"`` promises."""
     v = v0
     vr = 0.0 if v_reset is None else v_reset
-    s_all, v_all = [], []
+    s_all, v_all, h_all = [], [], []
     for t in range(x.shape[0]):
         if decay_input:
             h = v + (x[t] - (v - vr)) / tau
         else:
             h = v - (v - vr) / tau + x[t]
-        s = sp.spike(h, v_th, surrogate, fire_on_equal=True, **sp_params)
-        s_r = jax_stop(s) if detach_reset else s
-        if v_reset is None:
-            v = h - s_r * v_th
-        else:
-            v = s_r * v_reset + (1 - s_r) * h
+
+        def fire_and_reset(h):
+            s = sp.spike(h, v_th, surrogate, fire_on_equal=True, **sp_params)
+            s_r = jax_stop(s) if detach_reset else s
+            if v_reset is None:
+                return s, h - s_r * v_th
+            return s, s_r * v_reset + (1 - s_r) * h
+
+        s, v = at_rounded(fire_and_reset, h, v_th, True) if rounded else fire_and_reset(h)
         s_all.append(s)
         v_all.append(v)
-    return jnp.stack(s_all), jnp.stack(v_all), v
+        h_all.append(h)
+    return jnp.stack(s_all), jnp.stack(v_all), v, jnp.stack(h_all)
+
+
+def bf16_residual(x, fire_on_equal):
+    """x = h - thr as ``residuals="bf16"`` keeps it: rounded once to bf16, after its sign class is made
+    safe (a spike's x at least bf16's smallest normal; with ``>=``, a silent one's at most minus it)."""
+    tiny = float(jnp.finfo(jnp.bfloat16).tiny)
+    fired = x >= 0 if fire_on_equal else x > 0
+    x = jnp.where(fired, jnp.maximum(x, tiny), jnp.minimum(x, -tiny) if fire_on_equal else x)
+    return x.astype(jnp.bfloat16).astype(jnp.float32)
+
+
+def at_rounded(fn, h, thr, fire_on_equal):
+    """``fn(h)`` with its exact value, and its derivative (forward and reverse) taken at
+    ``h~ = thr + bf16_residual(h - thr)``."""
+    @jax.custom_jvp
+    def f(h):
+        return fn(h)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (h,), (dh,) = primals, tangents
+        h_r = thr + bf16_residual(h - thr, fire_on_equal)
+        return fn(h), jax.jvp(fn, (h_r,), (dh,))[1]
+
+    return f(h)
 
 
 def jax_stop(x):
-    import jax
     return jax.lax.stop_gradient(x)
 
 
 def away_from_threshold(key, shape, scale=1.0):
     """Currents as multiples of 1/64 plus a random offset: random, and no exact ties in practice."""
-    import jax
     return jax.random.normal(key, shape, jnp.float32) * scale
 
 
