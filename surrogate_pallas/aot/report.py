@@ -36,7 +36,8 @@ def inspect_tpu(program, gen):
     row = dict(compiled=r.ok, error=r.error)
     if r.ok:
         ideal = program.ideal_bytes()
-        row.update(hbm_bytes=r.hbm_bytes, xla_bytes=r.xla_bytes, kernel_bytes=r.kernel_bytes, ideal_bytes=ideal,
+        row.update(hbm_bytes=r.hbm_bytes, touched_bytes=r.touched_bytes, xla_bytes=r.xla_bytes,
+                   kernel_bytes=r.kernel_bytes, ideal_bytes=ideal,
                    bytes_ratio=None if not ideal else r.hbm_bytes / ideal, vmem_bytes=r.vmem_bytes,
                    temp_bytes=r.temp_bytes, kernels=r.kernels, moves=len(r.moves), move_ops=list(r.moves))
     return row

@@ -3,7 +3,8 @@
 Needs the ``aot`` extra (libtpu through ``jax[tpu]``).  The runtime stays on
 CPU; only the compiler runs.  The whole program's HBM bytes are XLA's
 ``cost_analysis`` of its own ops plus the operands and results of the Mosaic
-kernels, which ``cost_analysis`` counts as 0.
+kernels, which ``cost_analysis`` counts as 0, less what XLA keeps in on-chip memory
+(``hbm.py``: an array laid out in ``S(1)`` moves between the cores and on-chip memory, not HBM).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..kernels import launches
+from . import hbm
 
 GENERATIONS = {"v4": "v4:2x2x1", "v5e": "v5e:2x2", "v5p": "v5p:2x2x1", "v6e": "v6e:2x2"}
 _DTYPE = {"f32": 4, "bf16": 2, "f16": 2, "s32": 4, "u32": 4, "s16": 2, "u16": 2, "s8": 1, "u8": 1, "pred": 1}
@@ -58,8 +60,9 @@ def mesh(gen: str, n_chips: int = 1, axis_names=("x",), axis_types=None):
 class TPUReport:
     ok: bool
     error: str | None = None
-    xla_bytes: float = 0.0      # cost_analysis: XLA's own ops
-    kernel_bytes: int = 0       # operands + results of the Mosaic kernels
+    xla_bytes: float = 0.0      # cost_analysis: XLA's own ops, bytes touched in any memory
+    kernel_bytes: int = 0       # operands + results of the Mosaic kernels, in any memory
+    hbm_model_bytes: float | None = None  # HBM traffic read off the HLO (aot/hbm.py); None: not modelled
     temp_bytes: int = 0         # XLA temporaries (memory_analysis)
     vmem_bytes: int = 0         # the largest kernel's double-buffered blocks + scratch
     kernels: int = 0
@@ -67,8 +70,15 @@ class TPUReport:
     hlo: str = dataclasses.field(default="", repr=False)
 
     @property
-    def hbm_bytes(self) -> float:
+    def touched_bytes(self) -> float:
+        """Bytes touched in HBM and on-chip memory alike: cost_analysis plus the kernels' operands."""
         return self.xla_bytes + self.kernel_bytes
+
+    @property
+    def hbm_bytes(self) -> float:
+        """The program's HBM traffic: arrays that XLA keeps in on-chip memory (``S(1)``) move no HBM
+        bytes (aot/hbm.py); where the model does not apply, every byte touched."""
+        return self.touched_bytes if self.hbm_model_bytes is None else self.hbm_model_bytes
 
 
 def _shape_bytes(text: str) -> int:
@@ -134,6 +144,7 @@ def compile_program(fn, args, gen: str, *, min_move_bytes: int | None = None, sh
     mem = compiled.memory_analysis()
     biggest = max((math.prod(a.shape) * jnp.dtype(a.dtype).itemsize for a in jax.tree.leaves(args)), default=0)
     return TPUReport(ok=True, xla_bytes=float(cost.get("bytes accessed", 0.0)), kernel_bytes=kb,
+                     hbm_model_bytes=hbm.hbm_bytes(hlo),
                      temp_bytes=int(getattr(mem, "temp_size_in_bytes", 0)),
                      vmem_bytes=max((k["vmem_bytes"] for k in log if k["target"] == "tpu"), default=0),
                      kernels=count, moves=moves(hlo, min_move_bytes or max(biggest // 2, 1)), hlo=hlo)
