@@ -14,11 +14,10 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import surrogate_pallas as sp  # noqa: E402  (first: JAX imports without the CUDA plugin's start-up lines)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
-
-import surrogate_pallas as sp  # noqa: E402
 from surrogate_pallas.baselines import atan_spike  # noqa: E402
 from surrogate_pallas.bench import measure_interleaved  # noqa: E402
 

@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -155,9 +156,13 @@ def measure_rounds(fns, min_time=0.05, repeats=9) -> list[list[float]]:
     """
     ks = [_calls_per_batch(f, a, min_time / repeats) for f, a in fns]
     times = [[] for _ in fns]
+    order = random.Random(0)
     for _ in range(repeats):
-        for i, ((f, a), k) in enumerate(zip(fns, ks)):
-            times[i].append(_batch_seconds(f, a, k))
+        # a fresh order each round, so that no member always follows the same one (a program timed
+        # right after a slow, memory-heavy one was seen to lose 10% against its own twin)
+        for i in order.sample(range(len(fns)), len(fns)):
+            f, a = fns[i]
+            times[i].append(_batch_seconds(f, a, ks[i]))
     return times
 
 
