@@ -21,6 +21,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from statistics import median
 
 import jax
 import jax.numpy as jnp
@@ -164,12 +165,6 @@ def measure_rounds(fns, min_time=0.05, repeats=9) -> list[list[float]]:
             f, a = fns[i]
             times[i].append(_batch_seconds(f, a, ks[i]))
     return times
-
-
-def median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
 def quartiles(xs):

@@ -25,7 +25,7 @@ import jax
 from jax.experimental.custom_partitioning import SdyShardingRule, custom_partitioning
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-from .sharding import merge_specs
+from .sharding import merge_specs, same_spec
 
 AUTO_AXES_PLATFORMS = ("cpu", "cuda", "rocm")
 
@@ -119,15 +119,10 @@ def per_shard_explicit(fn, avals, roles, n_seq_out: int, n_out: int):
                            out_specs=tuple(o_specs), check_vma=False)
 
     def run(*ops):
-        placed = [x if _same_spec(jax.typeof(x), s) else jax.reshard(x, NamedSharding(mesh, s))
+        placed = [x if same_spec(jax.typeof(x).sharding.spec, s, x.ndim) else jax.reshard(x, NamedSharding(mesh, s))
                   for x, s in zip(ops, in_specs)]
         return mapped(*placed)
     return run
-
-
-def _same_spec(aval, spec) -> bool:
-    pad = lambda p: tuple(p) + (None,) * (aval.ndim - len(p))
-    return pad(aval.sharding.spec) == pad(spec)
 
 
 def per_shard(fn, roles, n_seq_out: int, n_out: int, pop_rank: int):

@@ -52,11 +52,16 @@ def merge_specs(found, pop_rank):
     return tuple(out)
 
 
+def same_spec(a, b, ndim) -> bool:
+    """Two partition specs of an ``ndim``-array place it alike (missing trailing dims are None)."""
+    pad = lambda p: tuple(p) + (None,) * (ndim - len(p))
+    return pad(a) == pad(b)
+
+
 def _place(x, mesh, spec):
     target = NamedSharding(mesh, spec)
     current = _sharding(x)
-    if current is not None and tuple(current.spec) + (None,) * (x.ndim - len(current.spec)) == \
-            tuple(spec) + (None,) * (x.ndim - len(spec)):
+    if current is not None and same_spec(current.spec, spec, x.ndim):
         return x
     return jax.reshard(x, target) if isinstance(x, jax.core.Tracer) else jax.device_put(x, target)
 

@@ -28,6 +28,11 @@ _NO_TRAFFIC = {"parameter", "constant", "get-tuple-element", "tuple", "bitcast",
 _UNMODELLED = {"while", "call", "conditional", "async-start", "send", "recv"}
 
 
+def shape_bytes(text: str) -> int:
+    """Bytes of every array named in ``text`` (a shape, a tuple of shapes, a list of operand shapes)."""
+    return sum(b for b, _ in _arrays(text))
+
+
 def _arrays(shape_text: str):
     """(bytes, in_hbm) per array in a (possibly tuple) shape, in order."""
     out = []

@@ -22,7 +22,6 @@ from ..kernels import launches
 from . import hbm
 
 GENERATIONS = {"v4": "v4:2x2x1", "v5e": "v5e:2x2", "v5p": "v5p:2x2x1", "v6e": "v6e:2x2"}
-_DTYPE = {"f32": 4, "bf16": 2, "f16": 2, "s32": 4, "u32": 4, "s16": 2, "u16": 2, "s8": 1, "u8": 1, "pred": 1}
 # a sequence-sized array moved by an XLA op around the kernels (issue: no copy, pad or slice of it)
 _MOVES = ("copy", "pad", "slice", "dynamic-slice", "concatenate", "transpose", "all-gather", "all-reduce",
           "all-to-all", "collective-permute", "reduce-scatter")
@@ -81,13 +80,6 @@ class TPUReport:
         return self.touched_bytes if self.hbm_model_bytes is None else self.hbm_model_bytes
 
 
-def _shape_bytes(text: str) -> int:
-    total = 0
-    for dt, dims in re.findall(r"\b(f32|bf16|f16|s32|u32|s16|u16|s8|u8|pred)\[([\d,]*)\]", text):
-        total += _DTYPE[dt] * math.prod(int(d) for d in dims.split(",") if d)
-    return total
-
-
 def kernel_bytes(hlo: str) -> tuple[int, int]:
     """(bytes, count) of the operands and results of every ``tpu_custom_call`` in compiled HLO."""
     total = count = 0
@@ -96,7 +88,7 @@ def kernel_bytes(hlo: str) -> tuple[int, int]:
             continue
         count += 1
         results = line.split("custom-call(")[0].split("=", 1)[1]
-        total += _shape_bytes(results) + _shape_bytes(_braced(line, "operand_layout_constraints={"))
+        total += hbm.shape_bytes(results) + hbm.shape_bytes(_braced(line, "operand_layout_constraints={"))
     return total, count
 
 
@@ -120,7 +112,7 @@ def moves(hlo: str, min_bytes: int) -> tuple[str, ...]:
     found = []
     for line in hlo.splitlines():
         m = re.match(r"\s*(?:ROOT )?%\S+ = (\S+\[[\d,]*\])\S* ([\w-]+)\(", line)
-        if m and m.group(2) in _MOVES and _shape_bytes(m.group(1)) >= min_bytes:
+        if m and m.group(2) in _MOVES and hbm.shape_bytes(m.group(1)) >= min_bytes:
             found.append(f"{m.group(2)} {m.group(1)}")
     return tuple(found)
 
