@@ -16,11 +16,12 @@ Operand roles, in order:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax.numpy as jnp
 
-from . import lif_math
+from . import derive, lif_math
 
 F32 = jnp.float32
 
@@ -45,11 +46,6 @@ class Spec:
     binary_outputs: tuple[int, ...] = ()
 
 
-def needs_reset_bit(p) -> bool:
-    """snnTorch's zero reset scales the decay by the detached reset bit, so the backward needs it."""
-    return p.kind == "snntorch" and p.reset == "zero"
-
-
 def cell(p, array_names: tuple[str, ...], with_surrogate: bool, spike=None) -> Spec:
     """ngclearn LIFCell over T steps. seq_in [j]; state (v, rfr, thr_theta, tols); tiles [t0]."""
 
@@ -64,53 +60,85 @@ def cell(p, array_names: tuple[str, ...], with_surrogate: bool, spike=None) -> S
                 binary_outputs=(0,) if spike is None else ())  # a differentiable spike must stay float
 
 
-def train_forward(p, save_residuals: bool, residual_dtype, with_surrogate: bool) -> Spec:
-    """A training preset over T steps. seq_out: s, [x, [r]] (residuals), [sg]."""
-    with_r = save_residuals and needs_reset_bit(p)
+def train_forward(neuron, layout, save_residuals: bool, residual_dtype, with_surrogate: bool) -> Spec:
+    """A training neuron over T steps.  seq_in [j]; state: the neuron's fields; consts/tiles: its
+    parameters (``layout``).  seq_out: s, [x, bits, charged, previous (``derive.residual_plan``)], [sg]."""
+    plan = derive.residual_plan(neuron, layout) if save_residuals else None
+    names = neuron.state
 
     def step(consts, tiles, carry, seq, t_index):
-        v, s, x, r = lif_math.train_forward(p, carry[0], seq[0])
+        P = layout.values(consts, tiles)
+        S = dict(zip(names, carry))
+        S_new, s, x, B, H = derive.lowerable(functools.partial(derive.forward, neuron))(P, S, seq[0])
         outs = [s]
         if save_residuals:
-            outs.append(x)
-        if with_r:
-            outs.append(r)
+            outs += [x, *(B[k] for k in plan.bits), *(H[k] for k in plan.charged), *(S[k] for k in plan.previous)]
         if with_surrogate:
-            outs.append(p.surrogate.grad(x))
-        return (v,), tuple(outs)
+            outs.append(neuron.surrogate.grad(x))
+        return tuple(S_new[k] for k in names), tuple(outs)
 
     def finalize(outs):
         s, x, *rest = outs
-        return (s, lif_math.encode_residual(x, s, residual_dtype, p.fire_on_equal), *rest)
+        return (s, lif_math.encode_residual(x, s, residual_dtype, neuron.fire_on_equal), *rest)
 
-    return Spec("lif_train_fwd", step, n_seq_in=1, n_state=1,
-                n_seq_out=1 + save_residuals + with_r + with_surrogate,
-                finalize=finalize if save_residuals else None, binary_outputs=(0,) + ((2,) if with_r else ()))
-
-
-def _residuals(p, seq):
-    x = seq[0].astype(F32)
-    r = seq[1].astype(F32) if needs_reset_bit(p) else 0.0
-    return x, r
+    n_res = plan.n_seq - plan.input if save_residuals else 0
+    bits_at = tuple(range(2, 2 + len(plan.bits))) if save_residuals else ()
+    return Spec("lif_train_fwd", step, n_seq_in=1, n_state=len(names), n_consts=len(layout.consts),
+                n_tiles=len(layout.tiles), n_seq_out=1 + n_res + with_surrogate,
+                finalize=finalize if save_residuals else None, binary_outputs=(0,) + bits_at)
 
 
-def train_backward(p) -> Spec:
-    """Reverse time. seq_in: x, [r], dL/ds; state: dL/dv_T -> seq_out dL/dj, state dL/dv_0."""
+def residual_dtypes(neuron, layout, residual_dtype):
+    """The dtypes of the residuals the forward writes (the input, when re-read, is not written)."""
+    plan = derive.residual_plan(neuron, layout)
+    r = jnp.dtype(residual_dtype)
+    return (r, *(jnp.dtype(jnp.int8),) * len(plan.bits), *(r,) * (len(plan.charged) + len(plan.previous)))
+
+
+def _unpack(neuron, layout, plan, seq):
+    """Residual values from a step's loaded seq operands (x, bits, charged, previous, [j]), f32.
+    What the derivative does not read (``residual_plan``) is never stored; zeros stand in for it."""
+    zero = seq[0] * 0.0
+    it = iter(seq)
+    x = next(it)
+    stored = lambda names: {k: next(it) for k in names}
+    B, Hn, Sp = stored(plan.bits), stored(plan.charged), stored(plan.previous)
+    j = next(it) if plan.input else zero
+    bits, charged = derive.names(neuron, layout)
+    fill = lambda d, names: {k: d.get(k, zero) for k in names}
+    return x, derive.Values(fill(B, bits)), fill(Hn, charged), fill(Sp, neuron.state), j, list(it)
+
+
+def train_backward(neuron, layout) -> Spec:
+    """Reverse time.  seq_in: residuals, [j], dL/ds; state: dL/dS_T and the parameter-gradient
+    accumulators (zeros in) -> seq_out dL/dj, state dL/dS_0 and dL/dP (per neuron, summed over time)."""
+    plan = derive.residual_plan(neuron, layout)
+    names, learn = neuron.state, layout.learn
 
     def step(consts, tiles, carry, seq, t_index):
-        x, r = _residuals(p, seq)
-        g_j, g_v = lif_math.train_backward(p, carry[0], seq[-1], x, r)
-        return (g_v,), (g_j,)
+        P = layout.values(consts, tiles)
+        x, B, Hn, Sp, j, (g_s,) = _unpack(neuron, layout, plan, seq)
+        g_S = dict(zip(names, carry[:len(names)]))
+        gS, gj, gL = derive.lowerable(functools.partial(derive.backward, neuron, learn))(P, x, B, Hn, Sp, j, g_S, g_s)
+        acc = tuple(a + gL[n] for a, n in zip(carry[len(names):], learn))
+        return (*(gS[k] for k in names), *acc), (gj,)
 
-    return Spec("lif_train_bwd", step, n_seq_in=2 + needs_reset_bit(p), n_state=1, reverse=True)
+    return Spec("lif_train_bwd", step, n_seq_in=plan.n_seq + 1, n_state=len(names) + len(learn),
+                n_consts=len(layout.consts), n_tiles=len(layout.tiles), reverse=True)
 
 
-def train_tangent(p) -> Spec:
-    """Forward-mode. seq_in: x, [r], dj; state: dv_0 -> seq_out ds, state dv_T."""
+def train_tangent(neuron, layout) -> Spec:
+    """Forward mode.  seq_in: residuals, [j], dj; state: dS_0; consts: the per-neuron parameters, then
+    the learned parameters' tangents (per neuron) -> seq_out ds, state dS_T."""
+    plan = derive.residual_plan(neuron, layout)
+    names, learn, n_c = neuron.state, layout.learn, len(layout.consts)
 
     def step(consts, tiles, carry, seq, t_index):
-        x, r = _residuals(p, seq)
-        ds, dv = lif_math.train_tangent(p, carry[0], seq[-1], x, r)
-        return (dv,), (ds,)
+        P = layout.values(consts[:n_c], tiles)
+        x, B, Hn, Sp, j, (dj,) = _unpack(neuron, layout, plan, seq)
+        ds, dS = derive.lowerable(functools.partial(derive.tangent, neuron, learn))(P, x, B, Hn, Sp, j, dict(zip(names, carry)),
+                                                        dj, dict(zip(learn, consts[n_c:])))
+        return tuple(dS[k] for k in names), (ds,)
 
-    return Spec("lif_train_tan", step, n_seq_in=2 + needs_reset_bit(p), n_state=1)
+    return Spec("lif_train_tan", step, n_seq_in=plan.n_seq + 1, n_state=len(names),
+                n_consts=n_c + len(learn), n_tiles=len(layout.tiles))

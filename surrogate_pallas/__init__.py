@@ -5,6 +5,7 @@ _import_jax()
 
 from .api import lif_sequence, lif_step
 from .kernels.layout import BlockSizes
+from .neuron import Neuron
 from .params import LIFOut, LIFParams, LIFState
 from .spike import spike, spike_and_grad
 from .surrogates import SURROGATES, Surrogate, get_surrogate
@@ -12,5 +13,5 @@ from .surrogates import SURROGATES, Surrogate, get_surrogate
 __version__ = "0.1.0"
 __all__ = [
     "SURROGATES", "Surrogate", "get_surrogate", "spike", "spike_and_grad",
-    "LIFParams", "LIFState", "LIFOut", "BlockSizes", "lif_step", "lif_sequence",
+    "Neuron", "LIFParams", "LIFState", "LIFOut", "BlockSizes", "lif_step", "lif_sequence",
 ]

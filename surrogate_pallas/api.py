@@ -6,6 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import as_float_array, check_shape, spike_dtype as _spike_dtype
+from .kernels import derive
+from .kernels.derive import Layout
 from .kernels.layout import BlockSizes
 from .params import LIFOut, LIFParams, LIFState
 from . import sharding
@@ -40,10 +42,10 @@ def _check_common(params, backend, gpu_backend, block_sizes):
 def _check_state(state, params, pop, what):
     if not isinstance(state, LIFState):
         raise TypeError(f"state: expected a LIFState (from params.init_state(shape)), got {type(state).__name__}")
-    fields = ("v", "rfr", "thr_theta", "tols") if params.is_cell else ("v",)
+    fields = params.state_fields
     out = []
     for f in fields:
-        x = getattr(state, f)
+        x = state.field(f)
         if x is None:
             raise ValueError(f"state.{f}: missing; the {params.kind} model needs {', '.join(fields)} "
                              "(use params.init_state(shape))")
@@ -53,19 +55,43 @@ def _check_state(state, params, pop, what):
     return out
 
 
+def _per_neuron(name, value, pop):
+    try:
+        fits = np.broadcast_shapes(np.shape(value), pop) == tuple(pop)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"params.{name}: per-neuron shape {np.shape(value)} does not broadcast to the population "
+                         f"shape {tuple(pop)}")
+    return jnp.broadcast_to(jnp.asarray(value, jnp.float32), pop)
+
+
 def _consts(params, pop):
     names, values = [], []
     for k, arr in params.array_params().items():
-        try:
-            fits = np.broadcast_shapes(arr.shape, pop) == tuple(pop)
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"params.{k}: per-neuron shape {arr.shape} does not broadcast to the population "
-                             f"shape {tuple(pop)}")
         names.append(k)
-        values.append(jnp.broadcast_to(jnp.asarray(arr), pop))
+        values.append(_per_neuron(k, arr, pop))
     return tuple(names), values
+
+
+def _layout(params, pop):
+    """A training neuron's step parameters as kernel operands: Python floats are constants of the
+    kernel, 0-d arrays scalar operands, others per-neuron operands (broadcast to the population)."""
+    entries, consts, tiles = [], [], []
+    for name, value in params.step_values().items():
+        if isinstance(value, (int, float)):
+            entries.append((name, "static", float(value)))
+        elif np.ndim(value) == 0:
+            entries.append((name, "tile", None))
+            tiles.append(jnp.asarray(value, jnp.float32))
+        else:
+            entries.append((name, "const", None))
+            consts.append(_per_neuron(name, value, pop))
+    order = {"static": 0, "const": 1, "tile": 2}
+    ranked = sorted(range(len(entries)), key=lambda i: order[entries[i][1]])
+    layout = Layout(tuple(entries[i] for i in ranked))
+    derive.check_threshold(params.neuron, layout)
+    return layout, consts, tiles
 
 
 def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: str = "auto",
@@ -93,32 +119,37 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
     fields = _check_state(state, params, pop, "j_seq.shape[1:]")
     s_dtype = _spike_dtype(spike_dtype, j_seq.dtype)
     residuals = residual_mode(residuals, backend)
-    common = dict(lif=params, backend=backend, gpu_backend=gpu_backend, block_sizes=block_sizes)
-    names, consts = _consts(params, pop) if params.is_cell else ((), [])
+    common = dict(backend=backend, gpu_backend=gpu_backend, block_sizes=block_sizes)
     n_out = 1 + bool(with_surrogate)
     seq_out_dtypes = (s_dtype,) + ((j_seq.dtype,) if with_surrogate else ())
     state_out_dtypes = tuple(f.dtype for f in fields)
     if params.is_cell:
+        names, consts = _consts(params, pop)
+        tiles = [jnp.asarray(t0, jnp.float32)]
+
         def core(j_seq, *rest):
-            *state_and_consts, t = rest
-            return tuple(bind(lif_cell_p, j_seq, *state_and_consts, t, array_names=names,
+            return tuple(bind(lif_cell_p, j_seq, *rest, lif=params, array_names=names,
                               with_surrogate=bool(with_surrogate), seq_out_dtypes=seq_out_dtypes,
                               state_out_dtypes=state_out_dtypes, **common))
     else:
-        def core(j_seq, v, t):
-            return tuple(bind(lif_train_fwd_p, j_seq, v, save_residuals=False, residual_dtype=RESIDUALS[residuals],
-                              with_surrogate=bool(with_surrogate), seq_out_dtypes=seq_out_dtypes,
-                              state_out_dtypes=state_out_dtypes, **common))
-    args = (j_seq, *fields, *consts, jnp.asarray(t0, jnp.float32))
+        layout, consts, tiles = _layout(params, pop)
+
+        def core(j_seq, *rest):
+            return tuple(bind(lif_train_fwd_p, j_seq, *rest, lif=params.neuron, layout=layout, save_residuals=False,
+                              residual_dtype=RESIDUALS[residuals], with_surrogate=bool(with_surrogate),
+                              seq_out_dtypes=seq_out_dtypes, state_out_dtypes=state_out_dtypes, **common))
+    args = (j_seq, *fields, *consts, *tiles)
     # traced values partition at lowering (partitioning.py); concrete sharded arrays run per shard here
     eager = not any(isinstance(x, jax.core.Tracer) for x in args)
     sharded = sharding.population_sharding([j_seq], [*fields, *consts]) if eager and backend != "interpret_tpu" \
         else None
     if sharded is not None:
         mesh, spec = sharded
-        core = sharding.per_shard(core, mesh, spec, 1, len(fields) + len(consts), 1, n_out, len(fields))
+        core = sharding.per_shard(core, mesh, spec, 1, len(fields) + len(consts), len(tiles), n_out,
+                                  len(fields))
     outs = core(*args)
-    return LIFState(*outs[n_out:]), LIFOut(outs[0], outs[1] if with_surrogate else None)
+    return LIFState.of(dict(zip(params.state_fields, outs[n_out:]))), \
+        LIFOut(outs[0], outs[1] if with_surrogate else None)
 
 
 def lif_step(state: LIFState, j, params: LIFParams, *, t=0.0, backend: str = "auto", gpu_backend: str = "triton",

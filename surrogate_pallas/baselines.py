@@ -65,7 +65,8 @@ def snntorch_scan(j_seq, mem0, beta=0.9, thr=1.0):
 
 def ngclearn_scan(j_seq, state, tau_m=10.0, thr=-52.0, v_rest=-65.0, v_reset=-60.0, refract=5.0,
                   tau_theta=1e7, theta_plus=0.05, dt=1.0, t0=0.0):
-    """ngclearn LIFCell stepped in a scan: one jnp step per time step, state through memory."""
+    """ngclearn LIFCell stepped in a scan: one jnp step per time step, state through memory.
+    ``state``: a ``LIFState`` or the tuple (v, rfr, thr_theta, tols) this returns."""
 
     def step(carry, xs):
         v, rfr, theta, tols = carry
@@ -80,4 +81,5 @@ def ngclearn_scan(j_seq, state, tau_m=10.0, thr=-52.0, v_rest=-65.0, v_reset=-60
         return carry, (s, surr)
 
     ts = t0 + dt * jnp.arange(j_seq.shape[0], dtype=jnp.float32)
-    return lax.scan(step, tuple(state), (j_seq, ts))
+    carry = tuple(state[:4])  # a LIFState's first four fields are the cell's
+    return lax.scan(step, carry, (j_seq, ts))

@@ -52,7 +52,7 @@ def _check_choice(flag, value, choices):
 
 def cmd_train(args):
     from . import plots
-    from .train import ENCODINGS, NEURONS, READOUTS, TrainConfig, train
+    from .train import ENCODINGS, NEURONS, READOUTS, TrainConfig, learned_values, neuron_params, train
 
     _check_choice("--neuron", args.neuron, NEURONS)
     _check_choice("--surrogate", args.surrogate, [s for s in SURROGATES if s != "secant_lif"])
@@ -62,13 +62,14 @@ def cmd_train(args):
     cfg = TrainConfig(neuron=args.neuron, surrogate=args.surrogate, backend=args.backend,
                       residuals=args.residuals, epochs=args.epochs,
                       steps=args.steps, hidden=args.hidden, batch=args.batch, lr=args.lr, encoding=args.encoding,
-                      readout=args.readout, seed=args.seed, limit=args.limit)
+                      readout=args.readout, seed=args.seed, limit=args.limit,
+                      learn=tuple(n for n in args.learn.split(",") if n) if args.learn else ())
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.epochs, desc="train", unit="epoch", file=sys.stderr, disable=args.quiet)
     metrics = {"config": vars(cfg), "history": None}
 
-    def on_epoch(history, params, predict):
+    def on_epoch(history, model, predict):
         metrics["history"] = history
         plots.save_json(out / "metrics.json", metrics)  # atomic: an interrupt leaves the last good copy
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", train=f"{history['train_accuracy'][-1]:.3f}",
@@ -76,7 +77,7 @@ def cmd_train(args):
         bar.update(1)
 
     try:
-        params, history, predict, (xte, yte) = train(cfg, on_epoch)
+        model, history, predict, (xte, yte) = train(cfg, on_epoch)
     except KeyboardInterrupt:
         bar.close()
         if metrics["history"]:
@@ -89,11 +90,18 @@ def cmd_train(args):
     import jax
     import numpy as np
 
-    pred, hidden = predict(params, xte[:6], jax.random.PRNGKey(1))
+    pred, hidden = predict(model, xte[:6], jax.random.PRNGKey(1))
     plots.raster(np.swapaxes(np.asarray(hidden), 0, 1)[:6], out / "hidden_raster.png",
                  f"hidden-layer spikes of six test digits ({cfg.neuron}, {cfg.surrogate})",
                  labels=[f"true {d}, predicted {p}" for d, p in zip(yte[:6], np.asarray(pred))])
     plots.curves(history, out / "curves.png")
+    learned = learned_values(model)
+    if learned:
+        initial = {n: float(np.asarray(v)) for n, v in neuron_params(cfg.neuron, cfg.surrogate).values.items()
+                   if n in learned}
+        plots.learned(learned, initial, out / "learned_params.png", f"learned hidden-neuron parameters ({cfg.neuron})")
+        metrics["learned"] = {n: dict(initial=initial[n], mean=float(v.mean()), min=float(v.min()), max=float(v.max()))
+                              for n, v in learned.items()}
     metrics.update(test_accuracy=history["test_accuracy"][-1], seconds=history["seconds"][-1],
                    platform=jax.default_backend())
     plots.save_json(out / "metrics.json", metrics)
@@ -151,6 +159,8 @@ def parser():
     t.add_argument("--encoding", default="rate", help="input spikes: rate (Bernoulli) | latency (first spike)")
     t.add_argument("--readout", default="membrane", help="logits: membrane (a non-spiking integrator of the output layer) | count (output spikes)")
     t.add_argument("--limit", type=_positive("--limit"), default=None, help="use only N training digits")
+    t.add_argument("--learn", default="", help="neuron parameters to learn per hidden neuron, comma-separated "
+                                             "(snntorch: beta,threshold; spikingjelly: tau,v_threshold,v_reset)")
     t.add_argument("--seed", type=int, default=0, help="seed of the weights, the encoding and the data split")
     t.add_argument("--out", type=Path, default=None, help="output folder (default: runs/train-<time>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

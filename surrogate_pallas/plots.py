@@ -67,3 +67,16 @@ def raster(spikes, path, title, labels=None, dt_label="time step"):
     axes[0][0].set_ylabel("neuron")
     fig.suptitle(title, y=1.04)
     save_fig(fig, path)
+
+
+def learned(values: dict, initial: dict, path, title):
+    """One histogram per learned neuron parameter, with its initial value marked."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(values), figsize=(3.6 * len(values), 3.0), squeeze=False)
+    for ax, (name, v) in zip(axes[0], values.items()):
+        ax.hist(np.ravel(v), bins=30, color="0.4")
+        ax.axvline(initial[name], color="C3", ls="--", label="initial")
+        ax.set(xlabel=name, ylabel="neurons")
+        ax.legend(loc="upper right")
+    fig.suptitle(title, y=1.04)
+    save_fig(fig, path)

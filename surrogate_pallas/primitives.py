@@ -17,6 +17,7 @@ the autodiff of its reference with the surrogate spike.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 
 import jax
@@ -28,7 +29,7 @@ from jax.interpreters import ad, batching, mlir
 
 from . import kernels, partitioning, reference
 from ._gpu_lowering import abstract_gpu
-from .kernels import specs
+from .kernels import derive, specs
 from .spike import _spike
 
 GPU_BACKENDS = ("triton", "mosaic")
@@ -57,17 +58,27 @@ def target_for(backend: str, gpu_backend: str, platform: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- specs from params
-def _spec(name, lif, array_names=(), with_surrogate=False, save_residuals=False, residual_dtype=None,
-          diff=False):
+_SPEC_KEYS = ("lif", "layout", "array_names", "with_surrogate", "save_residuals", "residual_dtype")
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_spec(name, key, diff):
+    kw = dict(key)
+    lif = kw["lif"]
     if name == "lif_cell":
-        return specs.cell(lif, array_names, with_surrogate,
+        return specs.cell(lif, kw["array_names"], kw["with_surrogate"],
                           spike=functools.partial(_spike, sur=lif.surrogate, fire_on_equal=lif.fire_on_equal)
                           if diff else None)
     if name == "lif_train_fwd":
-        return specs.train_forward(lif, save_residuals, residual_dtype, with_surrogate)
+        return specs.train_forward(lif, kw["layout"], kw["save_residuals"], kw["residual_dtype"], kw["with_surrogate"])
     if name == "lif_train_bwd":
-        return specs.train_backward(lif)
-    return specs.train_tangent(lif)
+        return specs.train_backward(lif, kw["layout"])
+    return specs.train_tangent(lif, kw["layout"])
+
+
+def spec_of(name, params, diff=False):
+    """The ``Spec`` a call of primitive ``name`` with these parameters runs (built once)."""
+    return _cached_spec(name, tuple((k, params[k]) for k in _SPEC_KEYS if k in params), diff)
 
 
 def _split(spec, operands):
@@ -79,18 +90,19 @@ def _split(spec, operands):
     return out
 
 
-def _kernel_target(name, avals, platform, backend="auto", gpu_backend="triton", diff=False, lif=None, **_):
+def _kernel_target(name, avals, platform, backend="auto", gpu_backend="triton", diff=False, **params):
     """The kernel target this call runs on, or None where the jnp reference runs."""
-    if diff or avals[0].shape[0] == 0 or avals[_n_seq_in(name, lif)].size == 0:
+    spec = spec_of(name, params, diff)
+    if diff or avals[0].shape[0] == 0 or avals[spec.n_seq_in].size == 0:
         return None
     return target_for(backend, gpu_backend, platform)
 
 
-def _run(name, operands, platform, *, lif, seq_out_dtypes, state_out_dtypes, backend="auto",
+def _run(name, operands, platform, *, seq_out_dtypes, state_out_dtypes, backend="auto",
          gpu_backend="triton", block_sizes=None, diff=False, **spec_kw):
-    spec = _spec(name, lif, diff=diff, **spec_kw)
+    spec = spec_of(name, spec_kw, diff)
     seq_in, state_in, consts, tiles = _split(spec, operands)
-    target = _kernel_target(name, operands, platform, backend, gpu_backend, diff, lif)
+    target = _kernel_target(name, operands, platform, backend, gpu_backend, diff, **spec_kw)
     if target is None:
         seq_o, state_o = reference.run(spec, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes)
     else:
@@ -107,7 +119,7 @@ def _lower(name, platform, ctx, *args, **params):
             return _run(name, ops, platform, **params)
 
     target = _kernel_target(name, ctx.avals_in, platform, **params)
-    roles, n_seq_out, n_out = _roles(name, params["lif"], len(args)), len(params["seq_out_dtypes"]), len(ctx.avals_out)
+    roles, n_seq_out, n_out = _roles(spec_of(name, params)), len(params["seq_out_dtypes"]), len(ctx.avals_out)
     if partitioning.explicit_layout(ctx.avals_in, roles) is not None:  # kernel or reference, per shard
         run = partitioning.per_shard_explicit(run, ctx.avals_in, roles, n_seq_out, n_out)
     elif target == "tpu":
@@ -117,30 +129,22 @@ def _lower(name, platform, ctx, *args, **params):
     return mlir.lower_fun(run, multiple_results=True)(ctx, *args)
 
 
-def _abstract(name, *avals, lif, seq_out_dtypes, state_out_dtypes, **kw):
+def _abstract(name, *avals, seq_out_dtypes, state_out_dtypes, **kw):
+    spec = spec_of(name, kw)
     T = avals[0].shape[0]
-    pop = avals[_n_seq_in(name, lif)].shape
+    pop = avals[spec.n_seq_in].shape
     outs = ([jax.core.ShapedArray((T, *pop), d) for d in seq_out_dtypes]
             + [jax.core.ShapedArray(pop, d) for d in state_out_dtypes])
-    return partitioning.sharded_avals(avals, _roles(name, lif, len(avals)), outs, len(seq_out_dtypes))
+    return partitioning.sharded_avals(avals, _roles(spec), outs, len(seq_out_dtypes))
 
 
-def _n_seq_in(name, lif):
-    if name in ("lif_cell", "lif_train_fwd"):
-        return 1
-    return 2 + specs.needs_reset_bit(lif)
-
-
-def _roles(name, lif, n_operands):
-    """Per operand: 'seq' (time-major), 'state' (per neuron) or 'tile' (scalar)."""
-    n_seq = _n_seq_in(name, lif)
-    n_tiles = 1 if name == "lif_cell" else 0
-    return ["seq"] * n_seq + ["state"] * (n_operands - n_seq - n_tiles) + ["tile"] * n_tiles
+def _roles(spec):
+    """Per operand: 'seq' (time-major), 'state' (per neuron: states and parameters) or 'tile' (scalar)."""
+    return ["seq"] * spec.n_seq_in + ["state"] * (spec.n_state + spec.n_consts) + ["tile"] * spec.n_tiles
 
 
 def _batch(prim, name, args, dims, **params):
-    lif = params["lif"]
-    roles = _roles(name, lif, len(args))
+    roles = _roles(spec_of(name, params))
     size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
     if any(r == "tile" and d is not None for r, d in zip(roles, dims)):
         # a vmapped scalar (e.g. t): one call per batch element
@@ -235,48 +239,101 @@ def _cell_jvp(primals, tangents, **params):
 ad.primitive_jvps[lif_cell_p] = _cell_jvp
 
 
-def _derivative_params(params, seq_out_dtype, state_out_dtype):
+def _derivative_params(params, layout, seq_out_dtype, state_out_dtypes):
     keep = ("lif", "backend", "gpu_backend", "block_sizes")
-    return dict({k: params[k] for k in keep}, seq_out_dtypes=(seq_out_dtype,), state_out_dtypes=(state_out_dtype,))
+    return dict({k: params[k] for k in keep}, layout=layout, seq_out_dtypes=(seq_out_dtype,),
+                state_out_dtypes=tuple(state_out_dtypes))
+
+
+def _train_parts(spec, operands):
+    """A training primitive's operands: (seq, state, per-neuron params, scalar params)."""
+    return _split(spec, operands)
 
 
 def _train_fwd_jvp(primals, tangents, **params):
-    j, v0 = primals
-    lif = params["lif"]
-    dj, dv0 = (ad.instantiate_zeros(t) for t in tangents)
+    neuron, layout = params["lif"], params["layout"]
+    spec = spec_of("lif_train_fwd", params)
+    (j,), S0, consts, tiles = _train_parts(spec, primals)
+    (dj,), dS0, dconsts, dtiles = _train_parts(spec, tangents)
+    # the parameters whose tangents are not symbolic zeros are the ones the derivative kernels learn
+    p_tangents = dict(zip(layout.consts + layout.tiles, (*dconsts, *dtiles)))
+    learn = tuple(n for n in layout.consts + layout.tiles if type(p_tangents[n]) is not ad.Zero)
+    layout = dataclasses.replace(layout, learn=learn)
     s_dtype = params["seq_out_dtypes"][0]
-    with_r = specs.needs_reset_bit(lif)
-    res_dtypes = (params["residual_dtype"],) + ((jnp.dtype(jnp.int8),) if with_r else ())
-    full = dict(params, save_residuals=True,
+    res_dtypes = specs.residual_dtypes(neuron, layout, params["residual_dtype"])
+    full = dict(params, layout=layout, save_residuals=True,
                 seq_out_dtypes=(s_dtype, *res_dtypes, *params["seq_out_dtypes"][1:]))
-    outs = lif_train_fwd_p.bind(j, v0, **full)
-    s, res, rest = outs[0], outs[1:1 + len(res_dtypes)], outs[1 + len(res_dtypes):]
+    outs = lif_train_fwd_p.bind(*primals, **full)
+    n_res, n_seq_out = len(res_dtypes), len(full["seq_out_dtypes"])
+    s, res, rest, S_T = outs[0], outs[1:1 + n_res], outs[1 + n_res:n_seq_out], outs[n_seq_out:]
+    if derive.residual_plan(neuron, layout).input:
+        res = (*res, j)  # the derivative re-reads the input: nothing more is written
+    pop = j.shape[1:]
+    dj, *dS0 = (ad.instantiate_zeros(t) for t in (dj, *dS0))
+    dP = [jnp.broadcast_to(ad.instantiate_zeros(p_tangents[n]).astype(jnp.float32), pop) for n in learn]
     # the spikes' tangent in their own float dtype: its cotangent then reaches the backward kernel
     # as it comes (2 B per neuron-step in bf16), with no conversion pass in front of it
     ds_dtype = s_dtype if jnp.issubdtype(s_dtype, jnp.floating) else jnp.dtype(jnp.float32)
-    ds, dvT = lif_train_tan_p.bind(*res, dj, dv0, **_derivative_params(params, ds_dtype, v0.dtype))
-    primal_out = [s, *rest]
-    tangent_out = [_tangent_of(ds, s_dtype)] + [jnp.zeros_like(o) for o in rest[:-1]] + [dvT]
-    return primal_out, tangent_out
+    tan = lif_train_tan_p.bind(*res, dj, *dS0, *consts, *dP, *tiles,
+                               **_derivative_params(params, layout, ds_dtype, [x.dtype for x in S0]))
+    ds, dS_T = tan[0], tan[1:]
+    tangent_out = [_tangent_of(ds, s_dtype)] + [jnp.zeros_like(o) for o in rest] + list(dS_T)
+    return [s, *rest, *S_T], tangent_out
 
 
 ad.primitive_jvps[lif_train_fwd_p] = _train_fwd_jvp
 
 
-def _linear_transpose(other, cts, *operands, **params):
-    """tan and bwd are each other's transposes in their last two (linear) operands."""
-    res, (u_seq, u_state) = operands[:-2], operands[-2:]
-    ct_seq, ct_state = cts
-    seq_aval = u_seq.aval if ad.is_undefined_primal(u_seq) else jax.typeof(u_seq)
-    state_aval = u_state.aval if ad.is_undefined_primal(u_state) else jax.typeof(u_state)
-    T, pop = seq_aval.shape[0], state_aval.shape
-    ct_seq = jnp.zeros((T, *pop), jnp.float32) if type(ct_seq) is ad.Zero else ct_seq
-    ct_state = jnp.zeros(pop, state_aval.dtype) if type(ct_state) is ad.Zero else ct_state
-    g_seq, g_state = other.bind(*res, ct_seq, ct_state,
-                                **_derivative_params(params, seq_aval.dtype, state_aval.dtype))
-    return [None] * len(res) + [g_seq if ad.is_undefined_primal(u_seq) else None,
-                                g_state if ad.is_undefined_primal(u_state) else None]
+def _aval(x):
+    return x.aval if ad.is_undefined_primal(x) else jax.typeof(x)
 
 
-ad.primitive_transposes[lif_train_tan_p] = functools.partial(_linear_transpose, lif_train_bwd_p)
-ad.primitive_transposes[lif_train_bwd_p] = functools.partial(_linear_transpose, lif_train_tan_p)
+def _ct(ct, aval, dtype=None):
+    return jnp.zeros(aval.shape, dtype or aval.dtype) if type(ct) is ad.Zero else ct
+
+
+def _tan_transpose(cts, *operands, **params):
+    """The tangent kernel is linear in (dj, dS_0, dP); its transpose is the reverse-time backward."""
+    spec = spec_of("lif_train_tan", params)
+    layout = params["layout"]
+    seq, dS0, consts, tiles = _train_parts(spec, operands)
+    res, u_j = seq[:-1], seq[-1]
+    n_c = len(layout.consts)
+    P_consts, dL = consts[:n_c], consts[n_c:]
+    pop, j_aval = _aval(dS0[0]).shape, _aval(u_j)
+    ct_ds, *ct_dS = cts
+    ct_ds = _ct(ct_ds, jax.core.ShapedArray((j_aval.shape[0], *pop), jnp.float32))
+    ct_dS = [_ct(c, _aval(u)) for c, u in zip(ct_dS, dS0)]
+    acc0 = [jnp.zeros(pop, jnp.float32) for _ in layout.learn]
+    outs = lif_train_bwd_p.bind(*res, ct_ds, *ct_dS, *acc0, *P_consts, *tiles,
+                                **_derivative_params(params, layout, j_aval.dtype,
+                                                     [_aval(u).dtype for u in dS0] + [jnp.float32] * len(acc0)))
+    g_j, g_S, g_L = outs[0], outs[1:1 + len(dS0)], outs[1 + len(dS0):]
+    keep = lambda g, u: g.astype(_aval(u).dtype) if ad.is_undefined_primal(u) else None
+    return ([None] * len(res) + [keep(g_j, u_j)] + [keep(g, u) for g, u in zip(g_S, dS0)] + [None] * n_c
+            + [keep(g, u) for g, u in zip(g_L, dL)] + [None] * len(tiles))
+
+
+def _bwd_transpose(cts, *operands, **params):
+    """The backward is linear in (dL/ds, dL/dS_T, the accumulators); its transpose is the tangent kernel."""
+    spec = spec_of("lif_train_bwd", params)
+    layout = params["layout"]
+    seq, state, P_consts, tiles = _train_parts(spec, operands)
+    res, u_gs = seq[:-1], seq[-1]
+    n_st = len(state) - len(layout.learn)
+    u_gS, u_acc = state[:n_st], state[n_st:]
+    ct_gj, *ct_rest = cts
+    pop, T = _aval(state[0]).shape, _aval(u_gs).shape[0]
+    ct_gj = _ct(ct_gj, jax.core.ShapedArray((T, *pop), jnp.float32))
+    ct_gS = [_ct(c, _aval(u)) for c, u in zip(ct_rest[:n_st], u_gS)]
+    ct_gL = [_ct(c, _aval(u)) for c, u in zip(ct_rest[n_st:], u_acc)]
+    outs = lif_train_tan_p.bind(*res, ct_gj, *ct_gS, *P_consts, *ct_gL, *tiles,
+                                **_derivative_params(params, layout, _aval(u_gs).dtype, [_aval(u).dtype for u in u_gS]))
+    ds, dS = outs[0], outs[1:]
+    keep = lambda g, u: g.astype(_aval(u).dtype) if ad.is_undefined_primal(u) else None
+    return ([None] * len(res) + [keep(ds, u_gs)] + [keep(g, u) for g, u in zip(dS, u_gS)]
+            + [keep(g, u) for g, u in zip(ct_gL, u_acc)] + [None] * (len(P_consts) + len(tiles)))
+
+
+ad.primitive_transposes[lif_train_tan_p] = _tan_transpose
+ad.primitive_transposes[lif_train_bwd_p] = _bwd_transpose

@@ -47,7 +47,9 @@ def run(spec, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes)
     """
     T = seq_in[0].shape[0]
     consts = tuple(c.astype(F32) for c in consts)
-    tiles = tuple(jnp.asarray(t, F32) for t in tiles)
+    # scalars reach the step at the population's shape, as in a kernel's tile: a derivative with respect
+    # to one (a learned scalar parameter) is then per neuron, as the kernels accumulate it
+    tiles = tuple(jnp.broadcast_to(jnp.asarray(t, F32), state_in[0].shape) for t in tiles)
     seq_in = tuple(a.astype(F32) if a.dtype == jnp.float16 else a for a in seq_in)
     loop_dtypes = tuple(jnp.int8 if i in spec.binary_outputs else F32 if _narrow_float(d) or spec.finalize else d
                         for i, d in enumerate(seq_out_dtypes))

@@ -10,7 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import LIFParams, lif_sequence
+from flax import nnx
+
+from . import LIFParams
+from .nnx import Spiking
 
 NEURONS = ("snntorch", "spikingjelly", "ngclearn")
 ENCODINGS = ("rate", "latency")
@@ -32,6 +35,7 @@ class TrainConfig:
     readout: str = "membrane"
     seed: int = 0
     limit: int | None = None  # use only this many training digits (quick runs)
+    learn: tuple = ()        # neuron parameters learned per hidden neuron, e.g. ("beta", "threshold")
 
 
 def neuron_params(name: str, surrogate: str) -> LIFParams:
@@ -68,47 +72,54 @@ def encode(x, steps: int, kind: str, key):
     return ((t == t_fire) & (x > 0.05)).astype(jnp.float32)
 
 
-def init(key, n_in, hidden, n_out):
-    k1, k2 = jax.random.split(key)
-    return {
-        "w1": jax.random.normal(k1, (n_in, hidden)) * (2.0 / np.sqrt(n_in)),
-        "b1": jnp.zeros(hidden),
-        "w2": jax.random.normal(k2, (hidden, n_out)) * (1.0 / np.sqrt(hidden)),
-        "b2": jnp.zeros(n_out),
-    }
+class Net(nnx.Module):
+    """Input weights -> a spiking hidden layer -> output weights -> a readout (``cfg.readout``).
+
+    The hidden (and, for ``count``, the output) layer is a ``surrogate_pallas.nnx.Spiking`` layer;
+    the parameters named by ``cfg.learn`` are per-neuron ``nnx.Param`` there, trained with the weights."""
+
+    def __init__(self, key, n_in, hidden, n_out, lif: LIFParams, cfg: TrainConfig):
+        k1, k2 = jax.random.split(key)
+        self.w1 = nnx.Param(jax.random.normal(k1, (n_in, hidden)) * (2.0 / np.sqrt(n_in)))
+        self.b1 = nnx.Param(jnp.zeros(hidden))
+        self.w2 = nnx.Param(jax.random.normal(k2, (hidden, n_out)) * (1.0 / np.sqrt(hidden)))
+        self.b2 = nnx.Param(jnp.zeros(n_out))
+        kw = dict(learn=cfg.learn, per_neuron=cfg.learn, backend=cfg.backend, residuals=cfg.residuals)
+        self.hidden = Spiking(hidden, lif, **kw)
+        self.out = Spiking(n_out, lif, **kw) if cfg.readout == "count" else None
+        self.readout = cfg.readout
+
+    def __call__(self, spikes):
+        """Returns (logits [B, 10], hidden spikes [T, B, H])."""
+        _, out1 = self.hidden(spikes @ self.w1[...] + self.b1[...])
+        j2 = out1.s @ self.w2[...] + self.b2[...]
+        if self.readout == "membrane":  # a non-spiking integrator: the mean input current
+            return j2.mean(0) * 4.0, out1.s
+        _, out2 = self.out(j2)
+        return out2.s.sum(0), out1.s
 
 
-def forward(params, spikes, lif: LIFParams, cfg: TrainConfig):
-    """Returns (logits [B, 10], hidden spikes [T, B, H])."""
-    T, B, _ = spikes.shape
-    j1 = spikes @ params["w1"] + params["b1"]
-    st1 = lif.init_state((B, j1.shape[-1]))
-    _, out1 = lif_sequence(j1, st1, lif, backend=cfg.backend, residuals=cfg.residuals)
-    j2 = out1.s @ params["w2"] + params["b2"]
-    if cfg.readout == "membrane":  # a non-spiking integrator: the mean input current
-        return j2.mean(0) * 4.0, out1.s
-    st2 = lif.init_state((B, j2.shape[-1]))
-    _, out2 = lif_sequence(j2, st2, lif, backend=cfg.backend, residuals=cfg.residuals)
-    return out2.s.sum(0), out1.s
+def learned_values(model: Net) -> dict:
+    """The hidden layer's learned neuron parameters, by name (per neuron)."""
+    return {n: np.asarray(getattr(model.hidden, n)[...]) for n in model.hidden.learned}
 
 
-def make_steps(lif, cfg, optimizer):
-    def loss_fn(params, spikes, y):
-        logits, _ = forward(params, spikes, lif, cfg)
+def make_steps(cfg, optimizer):
+    def loss_fn(model, spikes, y):
+        logits, _ = model(spikes)
         logp = jax.nn.log_softmax(logits)
         return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1)), logits
 
-    @jax.jit
-    def train_step(params, opt_state, x, y, key):
+    @nnx.jit
+    def train_step(model, optimizer, x, y, key):
         spikes = encode(x, cfg.steps, cfg.encoding, key)
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, spikes, y)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return params, opt_state, loss, jnp.mean(jnp.argmax(logits, -1) == y)
+        (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model, spikes, y)
+        optimizer.update(model, grads)
+        return loss, jnp.mean(jnp.argmax(logits, -1) == y)
 
-    @jax.jit
-    def predict(params, x, key):
-        logits, hidden = forward(params, encode(x, cfg.steps, cfg.encoding, key), lif, cfg)
+    @nnx.jit
+    def predict(model, x, key):
+        logits, hidden = model(encode(x, cfg.steps, cfg.encoding, key))
         return jnp.argmax(logits, -1), hidden
 
     return train_step, predict
@@ -123,15 +134,15 @@ def evaluate(predict, params, x, y, key, batch=512):
 
 
 def train(cfg: TrainConfig, on_epoch=None):
-    """Train; ``on_epoch(history, params, predict)`` is called after every epoch.  Returns
-    (params, history, predict, test data)."""
+    """Train; ``on_epoch(history, model, predict)`` is called after every epoch.  Returns
+    (model, history, predict, test data)."""
     lif = neuron_params(cfg.neuron, cfg.surrogate)
+    check_learn(cfg.learn, lif, cfg.neuron)
     xtr, ytr, xte, yte = load_data(cfg.seed, cfg.limit)
     key = jax.random.PRNGKey(cfg.seed)
-    params = init(key, xtr.shape[1], cfg.hidden, 10)
-    optimizer = optax.adam(cfg.lr)
-    opt_state = optimizer.init(params)
-    train_step, predict = make_steps(lif, cfg, optimizer)
+    model = Net(key, xtr.shape[1], cfg.hidden, 10, lif, cfg)
+    optimizer = nnx.Optimizer(model, optax.adam(cfg.lr), wrt=nnx.Param)
+    train_step, predict = make_steps(cfg, optimizer)
     history = {"epoch": [], "loss": [], "train_accuracy": [], "test_accuracy": [], "seconds": []}
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
@@ -140,16 +151,27 @@ def train(cfg: TrainConfig, on_epoch=None):
         losses, accs = [], []
         for b in range(max(1, len(order) // cfg.batch)):  # whole batches only: one compiled shape
             idx = order[b * cfg.batch:(b + 1) * cfg.batch]
-            params, opt_state, loss, acc = train_step(params, opt_state, xtr[idx], ytr[idx],
-                                                      jax.random.fold_in(key, epoch * 10_000 + b))
+            loss, acc = train_step(model, optimizer, xtr[idx], ytr[idx], jax.random.fold_in(key, epoch * 10_000 + b))
             losses.append(float(loss))
             accs.append(float(acc))
-        test_acc = evaluate(predict, params, xte, yte, jax.random.fold_in(key, 99_999))
+        test_acc = evaluate(predict, model, xte, yte, jax.random.fold_in(key, 99_999))
         history["epoch"].append(epoch + 1)
         history["loss"].append(float(np.mean(losses)))
         history["train_accuracy"].append(float(np.mean(accs)))
         history["test_accuracy"].append(test_acc)
         history["seconds"].append(time.perf_counter() - t0)
         if on_epoch:
-            on_epoch(history, params, predict)
-    return params, history, predict, (xte, yte)
+            on_epoch(history, model, predict)
+    return model, history, predict, (xte, yte)
+
+
+def check_learn(learn, lif: LIFParams, neuron: str):
+    if not learn:
+        return
+    if lif.is_cell:
+        raise ValueError("--learn: the ngclearn cell's parameters are static; learn with --neuron snntorch or "
+                         "spikingjelly")
+    unknown = [n for n in learn if n not in lif.values]
+    if unknown:
+        raise ValueError(f"--learn: {neuron} has no parameter {', '.join(map(repr, unknown))}; "
+                         f"it has {', '.join(lif.values)}")

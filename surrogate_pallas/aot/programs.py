@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..api import RESIDUALS, lif_sequence, lif_step
+from ..api import RESIDUALS, _layout, lif_sequence, lif_step
 from ..params import LIFParams
-from ..kernels.specs import needs_reset_bit
+from ..kernels import derive, specs
 
 
 def _cell(pop):
@@ -38,7 +38,19 @@ MODELS = {
     "spikingjelly_hard": lambda pop: LIFParams.spikingjelly(tau=2.0),
     "spikingjelly_soft": lambda pop: LIFParams.spikingjelly(tau=2.0, v_reset=None, decay_input=False,
                                                             detach_reset=True, surrogate="sigmoid"),
+    "spikingjelly_if": lambda pop: LIFParams.spikingjelly_if(),
+    "snntorch_synaptic": lambda pop: LIFParams.snntorch_synaptic(0.8, 0.9),
+    # learned parameters (arrays): their grad programs differentiate the parameters too
+    "spikingjelly_plif": lambda pop: LIFParams.spikingjelly_plif(),
+    "snntorch_learned": lambda pop: LIFParams.snntorch_leaky(np.full(pop, 0.9, np.float32), np.float32(1.0)),
+    "synaptic_learned": lambda pop: LIFParams.snntorch_synaptic(np.float32(0.8), np.full(pop, 0.9, np.float32),
+                                                                np.float32(1.0), reset_mechanism="zero"),
 }
+
+
+def learned(p) -> bool:
+    """A model whose parameters are arrays: its programs take them as arguments and learn them."""
+    return not p.is_cell and any(not isinstance(v, float) for v in p.values.values())
 # step: lif_step; fwd: lif_sequence; fwd_sg: with the surrogate; grad: a vjp with cotangents for the
 # spikes and the final state (what a training step runs); jvp: the tangent kernel; vmap: a batch axis;
 # layer (inspect only): a dense layer in f32 feeding the neurons in ``dtype``, whose spikes are counted,
@@ -78,6 +90,16 @@ class Program:
 
         if self.what == "step":
             return (lambda st, j: lif_step(st, j, p, t=3.0, **kw)), (state, row)
+        if learned(p) and self.what == "grad":  # the parameters are arguments, and differentiated
+            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.float32), p)
+
+            def grad_params(j, st, params, g_s, g_st):
+                def primal(j, st, params):
+                    st, out = lif_sequence(j, st, params, **kw)
+                    return out.s, st
+                out, vjp = jax.vjp(primal, j, st, params)
+                return out, vjp((g_s, g_st))
+            return grad_params, (seq, state, abstract, seq, state)
 
         def fwd(j, st):
             st, out = lif_sequence(j, st, p, with_surrogate=self.what == "fwd_sg", **kw)
@@ -114,8 +136,9 @@ class Program:
         it = jnp.dtype(self.dtype).itemsize
         s_it = jnp.dtype(self.spike_dtype or self.dtype).itemsize
         n, T = math.prod(self.pop), self.T
-        n_state = 4 if p.is_cell else 1
-        consts = 4 * len(p.array_params())  # per-neuron parameters, read once as f32
+        n_state = len(p.state_fields)
+        per_neuron_params = p.array_params() if p.is_cell else {k: v for k, v in p.values.items() if np.ndim(v)}
+        consts = 4 * len(per_neuron_params)  # per-neuron parameters, read once as f32
         if self.what == "layer":  # x and w read, j written and read, s written and read, counts written
             *b, n_out = self.pop
             dense = 4 * (T * math.prod(b) * LAYER_INPUTS + LAYER_INPUTS * n_out)
@@ -128,11 +151,17 @@ class Program:
             return total * (2 if self.what == "vmap" else 1)
         if p.is_cell:
             return None
-        res = RESIDUALS["bf16"].itemsize + (1 if needs_reset_bit(p) else 0)
-        fwd = T * (it + s_it + res) + 2 * it
-        # grad: read g_s, the residual, write g_j; jvp: read dj, the residual, write ds; both carry a state
-        derivative = T * (s_it + res + it) + 2 * it
-        return n * (fwd + derivative)
+        layout, _, _ = _layout(p, self.pop)
+        learn = layout.consts + layout.tiles if self.what == "grad" else ()
+        layout = dataclasses.replace(layout, learn=learn)
+        plan = derive.residual_plan(p.neuron, layout)
+        res = sum(d.itemsize for d in specs.residual_dtypes(p.neuron, layout, RESIDUALS["bf16"]))
+        fwd = T * (it + s_it + res) + 2 * n_state * it + consts
+        # grad: read g_s, the residuals (and the input, if re-read), write g_j; jvp: read dj, the residuals,
+        # write ds; both carry the state (and the parameters' gradients, 4 B each, written once)
+        derivative = T * (s_it + res + it + it * plan.input) + 2 * n_state * it + consts + 4 * len(learn)
+        # a scalar parameter's per-neuron gradients are then summed: one more read of them
+        return n * (fwd + derivative + 4 * len(layout.tiles if learn else ()))
 
 
 def ci_matrix() -> list[Program]:
@@ -167,6 +196,10 @@ def inspect_matrix() -> list[Program]:
         for m in ("spikingjelly_hard", "snntorch_subtract"):
             out += [Program(m, "fwd", pop, T=T), Program(m, "grad", pop, T=T)]
         out.append(Program("ngclearn", "fwd_sg", pop, T=T))
+    # the other neurons, and learned parameters (scalar and per neuron), aligned and ragged
+    for pop in ((65536,), (100000,)):
+        out += [Program("snntorch_synaptic", "fwd", pop, T=64), Program("snntorch_synaptic", "grad", pop, T=64)]
+        out += [Program(m, "grad", pop, T=64) for m in ("snntorch_learned", "synaptic_learned", "spikingjelly_plif")]
     # narrow dtypes as a network uses them: f16 crosses a TPU kernel boundary as int16 bits, and that
     # bitcast must fuse into the ops around the kernel rather than cost a pass of its own
     out += [Program("spikingjelly_hard", "layer", (32, 2048), T=64, dtype=d) for d in DTYPES]

@@ -1,0 +1,288 @@
+"""Every training kernel's step, derived from a neuron's one-step update (``surrogate_pallas.Neuron``).
+
+A neuron is written once, on f32 values: ``charge`` (state and input to the charged values ``h``),
+``threshold``, and ``reset``.  Between them sits the spike ``s = H(x)``, ``x = h[membrane] - threshold``,
+whose derivative is the surrogate's ``sg(x)``.  From that one step this module builds:
+
+* ``forward``: the step itself, plus the residuals the backward needs;
+* ``backward``: one reverse-time step of the vector-Jacobian product, by ``jax.vjp`` of the three parts,
+  with the spike's derivative ``sg(x)`` between them and the parameter gradients accumulated;
+* ``tangent``: one step of the Jacobian-vector product, by ``jax.jvp`` of the same parts.
+
+Residuals.  The backward does not re-run the forward: it linearises the step at stored values.  ``x`` is
+always stored (its sign is the spike, kept through rounding by ``lif_math.encode_residual``) and the
+membrane's charged value is rebuilt as ``x + threshold``.  Everything else (the other charged values, the
+previous state, the input, the detached bits) is stored only if the derivative reads it, which
+``residual_plan`` finds by tracing the derived steps and following what their outputs depend on.  A
+leaky neuron whose parameters are not learned stores ``x`` alone; learning ``beta`` adds the previous
+membrane, because dh/dbeta = v_prev.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.extend.core import Literal
+
+from ..surrogates import fire
+
+F32 = jnp.float32
+
+
+class Values(dict):
+    """A dict of named f32 values with attribute access (``p.beta``, ``s.v``, ``h.syn``)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no value named {name!r}; have {sorted(self)}") from None
+
+
+jax.tree_util.register_pytree_node(Values, lambda v: (tuple(v.values()), tuple(v.keys())),
+                                   lambda keys, vals: Values(zip(keys, vals)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where each kernel parameter comes from: ``static`` (a Python float baked into the kernel),
+    ``const`` (a per-neuron operand) or ``tile`` (a scalar operand).  ``learn`` names the operands
+    whose gradients the backward accumulates (and whose tangents the tangent kernel takes)."""
+
+    params: tuple  # ((name, "static" | "const" | "tile", value or None), ...)
+    learn: tuple = ()
+
+    @property
+    def consts(self):
+        return tuple(n for n, k, _ in self.params if k == "const")
+
+    @property
+    def tiles(self):
+        return tuple(n for n, k, _ in self.params if k == "tile")
+
+    def values(self, consts, tiles):
+        """The parameters as a ``Values``, from the kernel's const and tile operands."""
+        P = {n: v for n, k, v in self.params if k == "static"}
+        P.update(zip(self.consts, consts))
+        P.update(zip(self.tiles, tiles))
+        return Values(P)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What the forward saves per step for the derivative kernels, beyond ``x``."""
+
+    bits: tuple      # detached 0/1 values, stored as int8
+    charged: tuple   # charged values other than the membrane, in the residual dtype
+    previous: tuple  # previous-state values, in the residual dtype
+    input: bool      # whether the derivative re-reads the input current
+
+    @property
+    def n_seq(self):
+        return 1 + len(self.bits) + len(self.charged) + len(self.previous) + self.input
+
+
+# ----------------------------------------------------------------------------- the three parts
+def _bits(neuron, P, S):
+    """The neuron's detached 0/1 values (snnTorch's reset bit), as f32 without a derivative."""
+    if neuron.bits is None:
+        return Values()
+    return Values({k: jax.lax.stop_gradient(jnp.asarray(b).astype(F32)) for k, b in neuron.bits(P, Values(S)).items()})
+
+
+def _charge(neuron, P, S, B, j):
+    H = Values(neuron.charge(P, Values({**S, **B}), j))
+    if neuron.membrane not in H:
+        raise ValueError(f"charge: must return the membrane {neuron.membrane!r}; returned {sorted(H)}")
+    return H
+
+
+def _threshold(neuron, P, H, B):
+    return neuron.threshold(P, Values({**H, **B}))
+
+
+def _reset(neuron, P, H, B, s):
+    HB = Values({**H, **B})
+    S = neuron.reset(P, HB, s, neuron.threshold(P, HB))
+    S = {k: S[k] for k in neuron.state}
+    return S
+
+
+def _x(neuron, P, H, B):
+    return H[neuron.membrane] - _threshold(neuron, P, H, B)
+
+
+def forward(neuron, P, S, j):
+    """One step: (new state, s, x, bits, charged)."""
+    B = _bits(neuron, P, S)
+    H = _charge(neuron, P, S, B, j)
+    x = _x(neuron, P, H, B)
+    s = fire(x, neuron.fire_on_equal).astype(F32)
+    return _reset(neuron, P, H, B, s), s, x, B, H
+
+
+# ----------------------------------------------------------------------------- derivatives
+def _linearisation_point(neuron, P, x, B, Hn):
+    """The charged values at the stored residual: the membrane rebuilt as x + threshold."""
+    H = dict(Hn)
+    H[neuron.membrane] = x  # a placeholder: the threshold does not read the membrane (checked)
+    H[neuron.membrane] = x + _threshold(neuron, P, Values(H), B)
+    return Values(H)
+
+
+def _split(P, learn):
+    return {n: P[n] for n in learn}, (lambda L: Values({**P, **L}))
+
+
+def backward(neuron, learn, P, x, B, Hn, Sp, j, g_S, g_s):
+    """One reverse-time step: from dL/dS_t and dL/ds_t to (dL/dS_{t-1}, dL/dj_t, dL/dP_learn)."""
+    L, with_ = _split(P, learn)
+    s = fire(x, neuron.fire_on_equal).astype(F32)
+    sg = neuron.surrogate.grad(x)
+    H = _linearisation_point(neuron, P, x, B, Hn)
+    _, f_reset = jax.vjp(lambda L, H, s: _reset(neuron, with_(L), H, B, s), L, dict(H), s)
+    gL1, gH1, gs1 = f_reset(dict(g_S))
+    g_x = (g_s + gs1) * sg
+    _, f_x = jax.vjp(lambda L, H: _x(neuron, with_(L), H, B), L, dict(H))
+    gL2, gH2 = f_x(g_x)
+    gH = {k: gH1[k] + gH2[k] for k in H}
+    _, f_charge = jax.vjp(lambda L, S, j: dict(_charge(neuron, with_(L), S, B, j)), L, dict(Sp), j)
+    gL3, gS, gj = f_charge({k: gH[k] for k in H})
+    return gS, gj, {n: gL1[n] + gL2[n] + gL3[n] for n in learn}
+
+
+def tangent(neuron, learn, P, x, B, Hn, Sp, j, dS, dj, dL):
+    """One forward-mode step: from (dS_{t-1}, dj_t, dP_learn) to (ds_t, dS_t)."""
+    L, with_ = _split(P, learn)
+    s = fire(x, neuron.fire_on_equal).astype(F32)
+    sg = neuron.surrogate.grad(x)
+    H = _linearisation_point(neuron, P, x, B, Hn)
+    _, dH = jax.jvp(lambda L, S, j: dict(_charge(neuron, with_(L), S, B, j)), (L, dict(Sp), j), (dL, dict(dS), dj))
+    _, dx = jax.jvp(lambda L, H: _x(neuron, with_(L), H, B), (L, dict(H)), (dL, dH))
+    ds = sg * dx
+    _, dS_new = jax.jvp(lambda L, H, s: _reset(neuron, with_(L), H, B, s), (L, dict(H), s), (dL, dH, ds))
+    return ds, dS_new
+
+
+def lowerable(fn):
+    """``fn`` as the kernel bodies run it: the cotangent sums ``jax.vjp`` emits (``add_any``) become
+    plain adds and ``stop_gradient`` the identity (a kernel's step is never differentiated again).
+
+    Mosaic GPU lowers neither; the step is traced once to a jaxpr and evaluated equation by equation
+    with those two replaced (nested ``jit``s are inlined)."""
+    def run(*args):
+        flat, tree = jax.tree.flatten(args)
+        closed = jax.make_jaxpr(lambda *f: fn(*jax.tree.unflatten(tree, f)))(*flat)
+        out_tree = jax.tree.structure(jax.eval_shape(lambda *f: fn(*jax.tree.unflatten(tree, f)), *flat))
+        return jax.tree.unflatten(out_tree, _eval(closed.jaxpr, closed.consts, flat))
+    return run
+
+
+def _eval(jaxpr, consts, args):
+    env = {}
+    read = lambda v: v.val if isinstance(v, Literal) else env[v]
+    for v, x in zip(jaxpr.constvars, consts):
+        env[v] = x
+    for v, x in zip(jaxpr.invars, args):
+        env[v] = x
+    for eqn in jaxpr.eqns:
+        ins = [read(v) for v in eqn.invars]
+        name = eqn.primitive.name
+        if name == "add_any":
+            outs = [jax.lax.add(*ins)]
+        elif name == "stop_gradient":
+            outs = ins
+        elif name in ("pjit", "jit", "closed_call"):
+            inner = eqn.params.get("jaxpr") or eqn.params.get("call_jaxpr")
+            outs = _eval(inner.jaxpr, inner.consts, ins)
+        else:
+            outs = eqn.primitive.bind(*ins, **eqn.params)
+            outs = outs if eqn.primitive.multiple_results else [outs]
+        for v, x in zip(eqn.outvars, outs):
+            env[v] = x
+    return [read(v) for v in jaxpr.outvars]
+
+
+# ----------------------------------------------------------------------------- residual plan
+def _used_inputs(closed):
+    """Which of a jaxpr's inputs its outputs depend on (an eqn that is kept needs all its inputs)."""
+    jaxpr = closed.jaxpr
+    live = {id(v) for v in jaxpr.outvars if not isinstance(v, Literal)}
+    for eqn in reversed(jaxpr.eqns):
+        if any(id(v) in live for v in eqn.outvars):
+            live.update(id(v) for v in eqn.invars if not isinstance(v, Literal))
+    return [id(v) in live for v in jaxpr.invars]
+
+
+@functools.lru_cache(maxsize=512)
+def names(neuron, layout):
+    """A forward trace on scalars: the names of the bits and the charged values."""
+    P = layout.values([F32(0.5)] * len(layout.consts), [F32(0.5)] * len(layout.tiles))
+    S = {k: F32(0.25) for k in neuron.state}
+    _, _, _, B, H = forward(neuron, P, S, F32(0.5))
+    return tuple(B), tuple(k for k in H if k != neuron.membrane)
+
+
+@functools.lru_cache(maxsize=512)
+def residual_plan(neuron, layout) -> Plan:
+    """Trace ``backward`` and ``tangent`` on scalars and keep the residuals either reads."""
+    bits, charged = names(neuron, layout)
+    learn = layout.learn
+    z = F32(0.0)
+    n_c, n_t = len(layout.consts), len(layout.tiles)
+    st = neuron.state
+
+    def unpack(args):
+        it = iter(args)
+        take = lambda n: [next(it) for _ in range(n)]
+        consts, tiles = take(n_c), take(n_t)
+        B = Values(zip(bits, take(len(bits))))
+        Hn = dict(zip(charged, take(len(charged))))
+        Sp = dict(zip(st, take(len(st))))
+        j = next(it)
+        x = next(it)
+        rest = list(it)
+        return layout.values(consts, tiles), B, Hn, Sp, j, x, rest
+
+    def bwd(*args):
+        P, B, Hn, Sp, j, x, rest = unpack(args)
+        g_S, g_s = dict(zip(st, rest[:len(st)])), rest[len(st)]
+        gS, gj, gL = backward(neuron, learn, P, x, B, Hn, Sp, j, g_S, g_s)
+        return [gS[k] for k in st] + [gj] + [gL[n] for n in learn]
+
+    def tan(*args):
+        P, B, Hn, Sp, j, x, rest = unpack(args)
+        dS, dj, dL = dict(zip(st, rest[:len(st)])), rest[len(st)], dict(zip(learn, rest[len(st) + 1:]))
+        ds, dS_new = tangent(neuron, learn, P, x, B, Hn, Sp, j, dS, dj, dL)
+        return [ds] + [dS_new[k] for k in st]
+
+    n_in = n_c + n_t + len(bits) + len(charged) + len(st) + 2
+    used = [False] * n_in
+    for f, n_rest in ((bwd, len(st) + 1), (tan, len(st) + 1 + len(learn))):
+        u = _used_inputs(jax.make_jaxpr(f)(*([z] * (n_in + n_rest))))
+        used = [a or b for a, b in zip(used, u[:n_in])]
+    o = n_c + n_t
+    pick = lambda names, at: tuple(n for i, n in enumerate(names) if used[at + i])
+    return Plan(bits=pick(bits, o), charged=pick(charged, o + len(bits)),
+                previous=pick(st, o + len(bits) + len(charged)), input=used[o + len(bits) + len(charged) + len(st)])
+
+
+@functools.lru_cache(maxsize=512)
+def check_threshold(neuron, layout):
+    """The backward rebuilds the membrane from x, so the threshold must not read the membrane."""
+    bits, charged = names(neuron, layout)
+    z = F32(0.0)
+    n_c, n_t = len(layout.consts), len(layout.tiles)
+
+    def thr(*args):
+        P = layout.values(args[:n_c], args[n_c:n_c + n_t])
+        rest = args[n_c + n_t:]
+        H = Values(zip((neuron.membrane, *charged), rest[:1 + len(charged)]))
+        return _threshold(neuron, P, H, Values(zip(bits, rest[1 + len(charged):])))
+
+    used = _used_inputs(jax.make_jaxpr(thr)(*([z] * (n_c + n_t + 1 + len(charged) + len(bits)))))
+    if used[n_c + n_t]:
+        raise ValueError(f"threshold: must not depend on the membrane {neuron.membrane!r} (the backward "
+                         "rebuilds the membrane as x + threshold)")
