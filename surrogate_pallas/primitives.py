@@ -245,16 +245,11 @@ def _derivative_params(params, layout, seq_out_dtype, state_out_dtypes):
                 state_out_dtypes=tuple(state_out_dtypes))
 
 
-def _train_parts(spec, operands):
-    """A training primitive's operands: (seq, state, per-neuron params, scalar params)."""
-    return _split(spec, operands)
-
-
 def _train_fwd_jvp(primals, tangents, **params):
     neuron, layout = params["lif"], params["layout"]
     spec = spec_of("lif_train_fwd", params)
-    (j,), S0, consts, tiles = _train_parts(spec, primals)
-    (dj,), dS0, dconsts, dtiles = _train_parts(spec, tangents)
+    (j,), S0, consts, tiles = _split(spec, primals)
+    (dj,), dS0, dconsts, dtiles = _split(spec, tangents)
     # the parameters whose tangents are not symbolic zeros are the ones the derivative kernels learn
     p_tangents = dict(zip(layout.consts + layout.tiles, (*dconsts, *dtiles)))
     learn = tuple(n for n in layout.consts + layout.tiles if type(p_tangents[n]) is not ad.Zero)
@@ -296,7 +291,7 @@ def _tan_transpose(cts, *operands, **params):
     """The tangent kernel is linear in (dj, dS_0, dP); its transpose is the reverse-time backward."""
     spec = spec_of("lif_train_tan", params)
     layout = params["layout"]
-    seq, dS0, consts, tiles = _train_parts(spec, operands)
+    seq, dS0, consts, tiles = _split(spec, operands)
     res, u_j = seq[:-1], seq[-1]
     n_c = len(layout.consts)
     P_consts, dL = consts[:n_c], consts[n_c:]
@@ -318,7 +313,7 @@ def _bwd_transpose(cts, *operands, **params):
     """The backward is linear in (dL/ds, dL/dS_T, the accumulators); its transpose is the tangent kernel."""
     spec = spec_of("lif_train_bwd", params)
     layout = params["layout"]
-    seq, state, P_consts, tiles = _train_parts(spec, operands)
+    seq, state, P_consts, tiles = _split(spec, operands)
     res, u_gs = seq[:-1], seq[-1]
     n_st = len(state) - len(layout.learn)
     u_gS, u_acc = state[:n_st], state[n_st:]

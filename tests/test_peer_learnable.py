@@ -82,13 +82,8 @@ SNN = list(itertools.product(["subtract", "zero", "none"], [True, False]))
 PER_NEURON_BETA = np.linspace(0.6, 0.95, SHAPE[1], dtype=np.float32)
 
 
-@pytest.mark.parametrize("mechanism,reset_delay", SNN)
-@pytest.mark.parametrize("per_neuron", [False, True])
-def test_snntorch_leaky_learned_beta_and_threshold(mechanism, reset_delay, per_neuron):
-    j, (v0,), w = data()
-    beta = PER_NEURON_BETA if per_neuron else np.float32(0.85)
-    lif = snn.Leaky(beta=torch.tensor(beta), threshold=torch.tensor(1.0), learn_beta=True, learn_threshold=True,
-                    spike_grad=snn_surrogate.atan(alpha=2.0), reset_mechanism=mechanism, reset_delay=reset_delay)
+def leaky_run(lif, j, v0, w, named):
+    """snnTorch's Leaky over the sequence: (spikes, [final mem], grads of input, mem0 and ``named``)."""
     x, m0 = torch.tensor(j, requires_grad=True), torch.tensor(v0, requires_grad=True)
     mem, spikes = m0, []
     for t in range(T):
@@ -96,9 +91,18 @@ def test_snntorch_leaky_learned_beta_and_threshold(mechanism, reset_delay, per_n
         spikes.append(spk)
     s = torch.stack(spikes)
     torch_loss(w, s, [mem]).backward()
-    theirs = (s.detach().numpy(), [mem.detach().numpy()],
-              dict(j=x.grad.numpy(), v0=m0.grad.numpy(), beta=lif.beta.grad.numpy(),
-                   threshold=lif.threshold.grad.numpy()))
+    return (s.detach().numpy(), [mem.detach().numpy()],
+            dict(j=x.grad.numpy(), v0=m0.grad.numpy(), **grads_of({k: getattr(lif, k) for k in named})))
+
+
+@pytest.mark.parametrize("mechanism,reset_delay", SNN)
+@pytest.mark.parametrize("per_neuron", [False, True])
+def test_snntorch_leaky_learned_beta_and_threshold(mechanism, reset_delay, per_neuron):
+    j, (v0,), w = data()
+    beta = PER_NEURON_BETA if per_neuron else np.float32(0.85)
+    lif = snn.Leaky(beta=torch.tensor(beta), threshold=torch.tensor(1.0), learn_beta=True, learn_threshold=True,
+                    spike_grad=snn_surrogate.atan(alpha=2.0), reset_mechanism=mechanism, reset_delay=reset_delay)
+    theirs = leaky_run(lif, j, v0, w, ("beta", "threshold"))
     params = sp.LIFParams.snntorch_leaky(jnp.asarray(beta), jnp.float32(1.0), reset_mechanism=mechanism,
                                          reset_delay=reset_delay)
     run_all(theirs, params, ("v",), j, [v0], w)
@@ -131,15 +135,7 @@ def test_snntorch_clamps_beta_like_snntorch():
     j, (v0,), w = data()
     beta = np.where(np.arange(SHAPE[1]) % 3 == 0, 1.2, 0.8).astype(np.float32)
     lif = snn.Leaky(beta=torch.tensor(beta), learn_beta=True, spike_grad=snn_surrogate.atan(alpha=2.0))
-    x, m0 = torch.tensor(j, requires_grad=True), torch.tensor(v0, requires_grad=True)
-    mem, spikes = m0, []
-    for t in range(T):
-        spk, mem = lif(x[t], mem)
-        spikes.append(spk)
-    s = torch.stack(spikes)
-    torch_loss(w, s, [mem]).backward()
-    theirs = (s.detach().numpy(), [mem.detach().numpy()],
-              dict(j=x.grad.numpy(), v0=m0.grad.numpy(), beta=lif.beta.grad.numpy()))
+    theirs = leaky_run(lif, j, v0, w, ("beta",))
     mine = ours(sp.LIFParams.snntorch_leaky(jnp.asarray(beta)), ("v",), "xla", j, [v0], w)
     check(theirs, mine)
     assert np.all(mine[2]["beta"][beta > 1] == 0) and np.all(mine[2]["beta"][beta < 1] != 0)
