@@ -24,6 +24,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.extend.core import Literal
 
 from ..surrogates import fire
@@ -62,11 +63,13 @@ class Layout:
     def tiles(self):
         return tuple(n for n, k, _ in self.params if k == "tile")
 
-    def values(self, consts, tiles):
-        """The parameters as a ``Values``, from the kernel's const and tile operands."""
+    def values(self, consts, tiles, t_index=None):
+        """The parameters as a ``Values``, from the kernel's const and tile operands; ``step`` is the
+        step's index in the sequence (0 where no step is being run: the traces that plan residuals)."""
         P = {n: v for n, k, v in self.params if k == "static"}
         P.update(zip(self.consts, consts))
         P.update(zip(self.tiles, tiles))
+        P["step"] = F32(0.0) if t_index is None else t_index.astype(F32)
         return Values(P)
 
 
@@ -114,13 +117,21 @@ def _x(neuron, P, H, B):
     return H[neuron.membrane] - _threshold(neuron, P, H, B)
 
 
-def forward(neuron, P, S, j):
-    """One step: (new state, s, x, bits, charged)."""
+def surrogate_output(neuron, P, H, B, x):
+    """What ``with_surrogate=True`` returns for a step: ``sg(x)``, or the neuron's own output."""
+    if neuron.surrogate_output is None:
+        return neuron.surrogate.grad(x)
+    return neuron.surrogate_output(P, Values({**H, **B}), x)
+
+
+def forward(neuron, P, S, j, with_surrogate=False):
+    """One step: (new state, s, x, bits, charged, [surrogate output])."""
     B = _bits(neuron, P, S)
     H = _charge(neuron, P, S, B, j)
     x = _x(neuron, P, H, B)
     s = fire(x, neuron.fire_on_equal).astype(F32)
-    return _reset(neuron, P, H, B, s), s, x, B, H
+    sg = (surrogate_output(neuron, P, H, B, x),) if with_surrogate else ()  # before the reset: fewer live values
+    return (_reset(neuron, P, H, B, s), s, x, B, H, *sg)
 
 
 # ----------------------------------------------------------------------------- derivatives
@@ -171,7 +182,9 @@ def lowerable(fn):
     plain adds and ``stop_gradient`` the identity (a kernel's step is never differentiated again).
 
     Mosaic GPU lowers neither; the step is traced once to a jaxpr and evaluated equation by equation
-    with those two replaced (nested ``jit``s are inlined)."""
+    with those two replaced (nested ``jit``s are inlined).  A sum with a zero that ``jax.vjp``
+    materialised for a cut path (a detached reset) is dropped, as XLA's simplifier drops it; the
+    Triton and Mosaic compilers keep ``x + 0`` (it is not ``x`` for ``x = -0``) and spend registers."""
     def run(*args):
         flat, tree = jax.tree.flatten(args)
         closed = jax.make_jaxpr(lambda *f: fn(*jax.tree.unflatten(tree, f)))(*flat)
@@ -180,8 +193,14 @@ def lowerable(fn):
     return run
 
 
+def _is_zero(v, zeros):
+    if isinstance(v, Literal):
+        return np.ndim(v.val) == 0 and float(v.val) == 0.0
+    return v in zeros
+
+
 def _eval(jaxpr, consts, args):
-    env = {}
+    env, zeros = {}, set()
     read = lambda v: v.val if isinstance(v, Literal) else env[v]
     for v, x in zip(jaxpr.constvars, consts):
         env[v] = x
@@ -190,7 +209,14 @@ def _eval(jaxpr, consts, args):
     for eqn in jaxpr.eqns:
         ins = [read(v) for v in eqn.invars]
         name = eqn.primitive.name
-        if name == "add_any":
+        out = eqn.outvars[0].aval if eqn.outvars else None
+        keep = [v for v in eqn.invars if not _is_zero(v, zeros)]
+        if name == "broadcast_in_dim" and _is_zero(eqn.invars[0], zeros):
+            zeros.add(eqn.outvars[0])
+        if name in ("add", "add_any") and len(keep) == 1 and not isinstance(keep[0], Literal) \
+                and keep[0].aval.shape == out.shape and keep[0].aval.dtype == out.dtype:
+            outs = [read(keep[0])]
+        elif name == "add_any":
             outs = [jax.lax.add(*ins)]
         elif name == "stop_gradient":
             outs = ins
@@ -219,9 +245,11 @@ def _used_inputs(closed):
 @functools.lru_cache(maxsize=512)
 def names(neuron, layout):
     """A forward trace on scalars: the names of the bits and the charged values."""
-    P = layout.values([F32(0.5)] * len(layout.consts), [F32(0.5)] * len(layout.tiles))
-    S = {k: F32(0.25) for k in neuron.state}
-    _, _, _, B, H = forward(neuron, P, S, F32(0.5))
+    def step():
+        P = layout.values([F32(0.5)] * len(layout.consts), [F32(0.5)] * len(layout.tiles))
+        return forward(neuron, P, {k: F32(0.25) for k in neuron.state}, F32(0.5))[3:5]
+
+    B, H = jax.eval_shape(step)  # abstract: nothing is run, nor staged into a caller's trace
     return tuple(B), tuple(k for k in H if k != neuron.membrane)
 
 

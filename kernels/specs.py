@@ -46,20 +46,6 @@ class Spec:
     binary_outputs: tuple[int, ...] = ()
 
 
-def cell(p, array_names: tuple[str, ...], with_surrogate: bool, spike=None) -> Spec:
-    """ngclearn LIFCell over T steps. seq_in [j]; state (v, rfr, thr_theta, tols); tiles [t0]."""
-
-    def step(consts, tiles, carry, seq, t_index):
-        P = dict(zip(array_names, consts))
-        t = tiles[0] + t_index.astype(F32) * p.dt
-        carry, (s, surr) = lif_math.cell_step(p, P, carry, seq[0], t, spike)
-        return carry, ((s, surr) if with_surrogate else (s,))
-
-    return Spec("lif_cell", step, n_seq_in=1, n_state=4, n_consts=len(array_names), n_tiles=1,
-                n_seq_out=2 if with_surrogate else 1,
-                binary_outputs=(0,) if spike is None else ())  # a differentiable spike must stay float
-
-
 def train_forward(neuron, layout, save_residuals: bool, residual_dtype, with_surrogate: bool) -> Spec:
     """A training neuron over T steps.  seq_in [j]; state: the neuron's fields; consts/tiles: its
     parameters (``layout``).  seq_out: s, [x, bits, charged, previous (``derive.residual_plan``)], [sg]."""
@@ -67,14 +53,14 @@ def train_forward(neuron, layout, save_residuals: bool, residual_dtype, with_sur
     names = neuron.state
 
     def step(consts, tiles, carry, seq, t_index):
-        P = layout.values(consts, tiles)
+        P = layout.values(consts, tiles, t_index)
         S = dict(zip(names, carry))
-        S_new, s, x, B, H = derive.lowerable(functools.partial(derive.forward, neuron))(P, S, seq[0])
+        S_new, s, x, B, H, *sg = derive.lowerable(functools.partial(derive.forward, neuron,
+                                                                     with_surrogate=with_surrogate))(P, S, seq[0])
         outs = [s]
         if save_residuals:
             outs += [x, *(B[k] for k in plan.bits), *(H[k] for k in plan.charged), *(S[k] for k in plan.previous)]
-        if with_surrogate:
-            outs.append(neuron.surrogate.grad(x))
+        outs += sg
         return tuple(S_new[k] for k in names), tuple(outs)
 
     def finalize(outs):
@@ -116,7 +102,7 @@ def train_backward(neuron, layout) -> Spec:
     names, learn = neuron.state, layout.learn
 
     def step(consts, tiles, carry, seq, t_index):
-        P = layout.values(consts, tiles)
+        P = layout.values(consts, tiles, t_index)
         x, B, Hn, Sp, j, (g_s,) = _unpack(neuron, layout, plan, seq)
         g_S = dict(zip(names, carry[:len(names)]))
         gS, gj, gL = derive.lowerable(functools.partial(derive.backward, neuron, learn))(P, x, B, Hn, Sp, j, g_S, g_s)
@@ -134,7 +120,7 @@ def train_tangent(neuron, layout) -> Spec:
     names, learn, n_c = neuron.state, layout.learn, len(layout.consts)
 
     def step(consts, tiles, carry, seq, t_index):
-        P = layout.values(consts[:n_c], tiles)
+        P = layout.values(consts[:n_c], tiles, t_index)
         x, B, Hn, Sp, j, (dj,) = _unpack(neuron, layout, plan, seq)
         ds, dS = derive.lowerable(functools.partial(derive.tangent, neuron, learn))(P, x, B, Hn, Sp, j, dict(zip(names, carry)),
                                                         dj, dict(zip(learn, consts[n_c:])))

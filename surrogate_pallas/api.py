@@ -11,19 +11,23 @@ from .kernels.derive import Layout
 from .kernels.layout import BlockSizes
 from .params import LIFOut, LIFParams, LIFState
 from . import sharding
-from .primitives import BACKENDS, GPU_BACKENDS, bind, lif_cell_p, lif_train_fwd_p
+from .primitives import BACKENDS, GPU_BACKENDS, bind, lif_train_fwd_p
 
 RESIDUALS = {"bf16": jnp.dtype(jnp.bfloat16), "exact": jnp.dtype(jnp.float32)}
 
 
-def residual_mode(residuals: str, backend: str) -> str:
+def residual_mode(residuals: str, backend: str, cell: bool = False) -> str:
     """``"auto"``: bf16 where a kernel runs (it halves the bytes the backward reads on a GPU or
     TPU), exact where the jnp reference runs (``backend="xla"``, or ``"auto"`` on a CPU), since
-    XLA:CPU spends longer converting to bf16 and back than the bytes save."""
+    XLA:CPU spends longer converting to bf16 and back than the bytes save.  The ngclearn cell's
+    residuals include clock times (``tols``, ``rfr``, in ms), which bf16 would round by up to 0.4%:
+    ``"auto"`` keeps them exact."""
     if residuals not in (*RESIDUALS, "auto"):
         raise ValueError(f"residuals: expected one of {('auto', *RESIDUALS)}, got {residuals!r}")
     if residuals != "auto":
         return residuals
+    if cell:
+        return "exact"
     reference = backend == "xla" or (backend == "auto" and jax.default_backend() == "cpu")
     return "exact" if reference else "bf16"
 
@@ -66,19 +70,15 @@ def _per_neuron(name, value, pop):
     return jnp.broadcast_to(jnp.asarray(value, jnp.float32), pop)
 
 
-def _consts(params, pop):
-    names, values = [], []
-    for k, arr in params.array_params().items():
-        names.append(k)
-        values.append(_per_neuron(k, arr, pop))
-    return tuple(names), values
-
-
-def _layout(params, pop):
-    """A training neuron's step parameters as kernel operands: Python floats are constants of the
-    kernel, 0-d arrays scalar operands, others per-neuron operands (broadcast to the population)."""
+def _layout(params, pop, t0=0.0):
+    """A neuron's step parameters as kernel operands: Python floats are constants of the kernel, 0-d
+    arrays scalar operands, others per-neuron operands (broadcast to the population).  The cell's
+    clock ``t0`` is a scalar operand, so a simulation loop compiles once for every ``t0``."""
     entries, consts, tiles = [], [], []
-    for name, value in params.step_values().items():
+    values = params.step_values()
+    if params.is_cell:
+        values["t0"] = jnp.asarray(t0, jnp.float32)
+    for name, value in values.items():
         if isinstance(value, (int, float)):
             entries.append((name, "static", float(value)))
         elif np.ndim(value) == 0:
@@ -118,26 +118,17 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
     pop = j_seq.shape[1:]
     fields = _check_state(state, params, pop, "j_seq.shape[1:]")
     s_dtype = _spike_dtype(spike_dtype, j_seq.dtype)
-    residuals = residual_mode(residuals, backend)
+    residuals = residual_mode(residuals, backend, params.is_cell)
     common = dict(backend=backend, gpu_backend=gpu_backend, block_sizes=block_sizes)
     n_out = 1 + bool(with_surrogate)
     seq_out_dtypes = (s_dtype,) + ((j_seq.dtype,) if with_surrogate else ())
     state_out_dtypes = tuple(f.dtype for f in fields)
-    if params.is_cell:
-        names, consts = _consts(params, pop)
-        tiles = [jnp.asarray(t0, jnp.float32)]
+    layout, consts, tiles = _layout(params, pop, t0)
 
-        def core(j_seq, *rest):
-            return tuple(bind(lif_cell_p, j_seq, *rest, lif=params, array_names=names,
-                              with_surrogate=bool(with_surrogate), seq_out_dtypes=seq_out_dtypes,
-                              state_out_dtypes=state_out_dtypes, **common))
-    else:
-        layout, consts, tiles = _layout(params, pop)
-
-        def core(j_seq, *rest):
-            return tuple(bind(lif_train_fwd_p, j_seq, *rest, lif=params.neuron, layout=layout, save_residuals=False,
-                              residual_dtype=RESIDUALS[residuals], with_surrogate=bool(with_surrogate),
-                              seq_out_dtypes=seq_out_dtypes, state_out_dtypes=state_out_dtypes, **common))
+    def core(j_seq, *rest):
+        return tuple(bind(lif_train_fwd_p, j_seq, *rest, lif=params.neuron, layout=layout, save_residuals=False,
+                          residual_dtype=RESIDUALS[residuals], with_surrogate=bool(with_surrogate),
+                          seq_out_dtypes=seq_out_dtypes, state_out_dtypes=state_out_dtypes, **common))
     args = (j_seq, *fields, *consts, *tiles)
     # traced values partition at lowering (partitioning.py); concrete sharded arrays run per shard here
     eager = not any(isinstance(x, jax.core.Tracer) for x in args)

@@ -7,6 +7,7 @@ program is compiled once per configuration.
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -99,3 +100,38 @@ def spikingjelly(charge_kind: str, decay_input: bool, hard: bool, detach: bool, 
     return Neuron(f"spikingjelly_{charge_kind}", ("v",), params, charge, lambda p, h: p.v_threshold, reset,
                   surrogate, fire_on_equal=True, prepare=_plif_prepare if charge_kind == "plif" else None,
                   init=(lambda p: {"v": p["v_reset"]}) if hard else None)
+
+
+@functools.lru_cache(maxsize=None)
+def ngclearn_cell(integration_type: str, dt: float, tau_theta: float, v_min: bool, surrogate) -> Neuron:
+    """ngclearn ``LIFCell.advance_state``: refractory mask, Euler or midpoint voltage, adaptive threshold,
+    hard reset to ``v_reset``, time of last spike, optional floor ``v_min``.  State (v, rfr, thr_theta, tols).
+
+    ``p.t0`` (the first step's time) and ``p.step`` (the step's index) give the clock ``t``; the surrogate
+    output is ngclearn's ``d_spike * resist_m*dt/tau_m`` (of the current, for ``secant_lif``)."""
+    decay = math.exp(-dt / tau_theta) if tau_theta > 0 else None
+
+    def bits(p, s):
+        return {"m": s.rfr >= p.refract_time}  # not refractory: the current gets through
+
+    def charge(p, s, j):
+        j = j * p.resist_m
+        inv_tau = 1.0 / p.tau_m
+        f = lambda v: ((p.v_rest - v) * p.conduct_leak + j * s.m) * inv_tau
+        v1 = s.v + f(s.v + f(s.v) * (dt * 0.5)) * dt if integration_type == "midpoint" else s.v + f(s.v) * dt
+        return {"v": v1, "rfr": s.rfr, "thr_theta": s.thr_theta, "tols": s.tols, "j": j}
+
+    def reset(p, h, s, thr):
+        v = h.v * (1.0 - s) + s * p.v_reset
+        new = {"v": jnp.maximum(v, p.v_min) if v_min else v, "rfr": (h.rfr + dt) * (1.0 - s),
+               "thr_theta": h.thr_theta * decay + s * p.theta_plus if decay is not None else h.thr_theta,
+               "tols": (1.0 - s) * h.tols + s * (p.t0 + p.step * dt)}
+        return new
+
+    def surrogate_output(p, h, x):
+        return surrogate.grad(h.j if surrogate.on_current else x) * ((p.resist_m * dt) / p.tau_m)
+
+    params = ("tau_m", "resist_m", "thr", "v_rest", "v_reset", "conduct_leak", "theta_plus", "refract_time",
+              "t0") + (("v_min",) if v_min else ())
+    return Neuron(f"ngclearn_lif_{integration_type}", ("v", "rfr", "thr_theta", "tols"), params, charge,
+                  lambda p, h: h.thr_theta + p.thr, reset, surrogate, bits=bits, surrogate_output=surrogate_output)

@@ -8,7 +8,8 @@ A step is three plain jnp functions on float32 values, with the spike between th
     s'  = reset(p, h, spike, thr)      # the new state, a dict with every field of ``state``
 
 ``p`` holds the neuron's parameters, ``s`` the state (and ``bits``), ``h`` the charged values (and
-``bits``), all with attribute access.  ``bits(p, s)``, when given, returns detached 0/1 values the step
+``bits``), all with attribute access.  ``p.step`` is the index of the step in the sequence (a float),
+for a neuron whose step reads the clock (ngclearn's time of last spike).  ``bits(p, s)``, when given, returns detached 0/1 values the step
 uses (snnTorch's reset bit ``[v_prev > thr]``); they are stored exactly (int8) for the backward.
 
 The forward kernel runs the step; the reverse-time backward and the tangent kernel run its ``jax.vjp``
@@ -34,7 +35,9 @@ class Neuron:
 
     ``prepare(p)``, when given, maps the user's parameters to the step's (snnTorch's clamp of beta,
     PLIF's ``sigmoid(w)``) once per call, outside the kernel; JAX differentiates it as usual.
-    ``init(p, shape)`` gives the initial state (default: zeros).
+    ``init(p, shape)`` gives the initial state (default: zeros).  ``surrogate_output(p, h, x)``, when
+    given, is what ``with_surrogate=True`` returns per step instead of ``surrogate.grad(x)`` (ngclearn's
+    scaled derivative); the backward still differentiates the spike as ``surrogate.grad(x)``.
     """
 
     name: str
@@ -49,17 +52,21 @@ class Neuron:
     bits: Callable | None = None
     prepare: Callable | None = None
     init: Callable | None = None
+    surrogate_output: Callable | None = None
 
     def __post_init__(self):
         if isinstance(self.surrogate, str):
             object.__setattr__(self, "surrogate", get_surrogate(self.surrogate))
         if not isinstance(self.surrogate, Surrogate):
             raise TypeError(f"surrogate: expected a name or a Surrogate, got {type(self.surrogate).__name__}")
-        if self.surrogate.on_current:
+        if self.surrogate.on_current and self.surrogate_output is None:
             raise ValueError("surrogate: 'secant_lif' is a function of the input current; only "
                              "LIFParams.ngclearn supports it")
         object.__setattr__(self, "state", tuple(self.state))
         object.__setattr__(self, "params", tuple(self.params))
+        if "step" in self.params:
+            raise ValueError(f"{self.name}: 'step' is the step index every step reads (p.step); name the "
+                             "parameter otherwise")
         if self.membrane not in self.state:
             raise ValueError(f"membrane: {self.membrane!r} is not one of the state fields {self.state}")
 

@@ -3,8 +3,9 @@
 Each family has the peer library's names and defaults:
 
 * ``LIFParams.ngclearn(...)``: ngclearn's ``LIFCell`` (docs/numerics.md section 2): refractory
-  period, adaptive threshold, time of last spike, euler or midpoint.  Static: its per-neuron
-  arrays are stored as read-only float32 numpy arrays and hashed by value.
+  period, adaptive threshold, time of last spike, euler or midpoint.  Its step is a ``Neuron`` too
+  (``models.ngclearn_cell``), so its kernels and their derivatives are derived like the others'.
+  Static: its per-neuron arrays are stored as read-only float32 numpy arrays and hashed by value.
 * training neurons, each a ``Neuron`` (``neuron.py``) with its values: snnTorch ``Leaky`` and
   ``Synaptic``, SpikingJelly ``LIFNode``, ``IFNode`` and ``ParametricLIFNode``, and any neuron a
   user defines (``Neuron.with_params``).  These are pytrees whose numeric parameters are the
@@ -174,7 +175,7 @@ class LIFParams:
 
     @property
     def state_fields(self) -> tuple:
-        return ("v", "rfr", "thr_theta", "tols") if self.is_cell else self.neuron.state
+        return self.neuron.state
 
     def array_params(self) -> dict[str, np.ndarray]:
         """The ngclearn cell's per-neuron parameters, by name."""
@@ -182,7 +183,7 @@ class LIFParams:
 
     def step_values(self) -> dict:
         """The values the neuron's step reads (``Neuron.prepare`` applied)."""
-        v = dict(self.values)
+        v = {k: x for k, x in self.values.items() if x is not None}  # the cell's v_min=None: no floor
         return dict(self.neuron.prepare(v)) if self.neuron.prepare is not None else v
 
     # ------------------------------------------------------------------ presets
@@ -203,9 +204,11 @@ class LIFParams:
                       conduct_leak=_param("conduct_leak", conduct_leak), theta_plus=_param("theta_plus", theta_plus),
                       refract_time=_param("refract_time", refract_time),
                       v_min=None if v_min is None else _param("v_min", v_min))
-        return cls(kind="ngclearn", surrogate=get_surrogate(surrogate, **surrogate_params), values=values,
-                   fire_on_equal=False, dt=_scalar("dt", dt, positive=True), tau_theta=_scalar("tau_theta", tau_theta),
-                   integration_type=integration_type, reset="hard")
+        sur, dt, tau_theta = get_surrogate(surrogate, **surrogate_params), _scalar("dt", dt, positive=True), \
+            _scalar("tau_theta", tau_theta)
+        return cls(kind="ngclearn", surrogate=sur, values=values, fire_on_equal=False, dt=dt, tau_theta=tau_theta,
+                   integration_type=integration_type, reset="hard",
+                   neuron=models.ngclearn_cell(integration_type, dt, tau_theta, v_min is not None, sur))
 
     @classmethod
     def from_neuron(cls, neuron: Neuron, kind="custom", **values) -> "LIFParams":

@@ -1,7 +1,7 @@
 """JAX primitives for the fused LIF kernels.
 
-Four primitives share one factory: ``lif_cell`` (ngclearn's cell over T
-steps), ``lif_train_fwd`` (a training preset over T steps), and the two linear
+Three primitives share one factory: ``lif_train_fwd`` (a neuron over T steps:
+a training preset, ngclearn's cell or a user's ``Neuron``), and the two linear
 maps of its derivative, ``lif_train_tan`` (forward mode) and ``lif_train_bwd``
 (reverse mode, reverse time).  ``lif_step`` is the T = 1 case of these.
 
@@ -11,8 +11,7 @@ Mosaic) chosen by its ``backend`` parameter.  Batching folds the vmapped axis
 into the neuron axis (the ops are elementwise over neurons).  AD: the JVP of
 ``lif_train_fwd`` saves lean residuals and applies ``lif_train_tan``, whose
 transpose is ``lif_train_bwd``, so ``jax.grad`` runs the fused reverse-time
-kernel and ``jax.jvp`` the fused tangent kernel.  The ngclearn cell's JVP is
-the autodiff of its reference with the surrogate spike.
+kernel and ``jax.jvp`` the fused tangent kernel.
 """
 from __future__ import annotations
 
@@ -30,7 +29,6 @@ from jax.interpreters import ad, batching, mlir
 from . import kernels, partitioning, reference
 from ._gpu_lowering import abstract_gpu
 from .kernels import derive, specs
-from .spike import _spike
 
 GPU_BACKENDS = ("triton", "mosaic")
 BACKENDS = ("auto", "xla", "pallas", "interpret", "interpret_tpu") + GPU_BACKENDS
@@ -58,17 +56,13 @@ def target_for(backend: str, gpu_backend: str, platform: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- specs from params
-_SPEC_KEYS = ("lif", "layout", "array_names", "with_surrogate", "save_residuals", "residual_dtype")
+_SPEC_KEYS = ("lif", "layout", "with_surrogate", "save_residuals", "residual_dtype")
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_spec(name, key, diff):
+def _cached_spec(name, key):
     kw = dict(key)
     lif = kw["lif"]
-    if name == "lif_cell":
-        return specs.cell(lif, kw["array_names"], kw["with_surrogate"],
-                          spike=functools.partial(_spike, sur=lif.surrogate, fire_on_equal=lif.fire_on_equal)
-                          if diff else None)
     if name == "lif_train_fwd":
         return specs.train_forward(lif, kw["layout"], kw["save_residuals"], kw["residual_dtype"], kw["with_surrogate"])
     if name == "lif_train_bwd":
@@ -76,9 +70,9 @@ def _cached_spec(name, key, diff):
     return specs.train_tangent(lif, kw["layout"])
 
 
-def spec_of(name, params, diff=False):
+def spec_of(name, params):
     """The ``Spec`` a call of primitive ``name`` with these parameters runs (built once)."""
-    return _cached_spec(name, tuple((k, params[k]) for k in _SPEC_KEYS if k in params), diff)
+    return _cached_spec(name, tuple((k, params[k]) for k in _SPEC_KEYS if k in params))
 
 
 def _split(spec, operands):
@@ -90,19 +84,19 @@ def _split(spec, operands):
     return out
 
 
-def _kernel_target(name, avals, platform, backend="auto", gpu_backend="triton", diff=False, **params):
+def _kernel_target(name, avals, platform, backend="auto", gpu_backend="triton", **params):
     """The kernel target this call runs on, or None where the jnp reference runs."""
-    spec = spec_of(name, params, diff)
-    if diff or avals[0].shape[0] == 0 or avals[spec.n_seq_in].size == 0:
+    spec = spec_of(name, params)
+    if avals[0].shape[0] == 0 or avals[spec.n_seq_in].size == 0:
         return None
     return target_for(backend, gpu_backend, platform)
 
 
 def _run(name, operands, platform, *, seq_out_dtypes, state_out_dtypes, backend="auto",
-         gpu_backend="triton", block_sizes=None, diff=False, **spec_kw):
-    spec = spec_of(name, spec_kw, diff)
+         gpu_backend="triton", block_sizes=None, **spec_kw):
+    spec = spec_of(name, spec_kw)
     seq_in, state_in, consts, tiles = _split(spec, operands)
-    target = _kernel_target(name, operands, platform, backend, gpu_backend, diff, **spec_kw)
+    target = _kernel_target(name, operands, platform, backend, gpu_backend, **spec_kw)
     if target is None:
         seq_o, state_o = reference.run(spec, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes)
     else:
@@ -204,39 +198,16 @@ def bind(p, *operands, **params):
     return p.bind(*operands, **params)
 
 
-lif_cell_p = _make("lif_cell")
 lif_train_fwd_p = _make("lif_train_fwd")
 lif_train_tan_p = _make("lif_train_tan")
 lif_train_bwd_p = _make("lif_train_bwd")
 
 
 # ----------------------------------------------------------------------------- AD
-def _zeros_like_aval(aval):
-    if jnp.issubdtype(aval.dtype, jnp.floating):
-        return jnp.zeros(aval.shape, aval.dtype)
-    return jnp.zeros(aval.shape, jax.dtypes.float0)
-
-
 def _tangent_of(x, like_dtype):
     if jnp.issubdtype(jnp.dtype(like_dtype), jnp.floating):
         return x.astype(like_dtype)
     return jnp.zeros(x.shape, jax.dtypes.float0)
-
-
-def _cell_jvp(primals, tangents, **params):
-    outs = lif_cell_p.bind(*primals, **params)
-    tangents = [ad.instantiate_zeros(t) for t in tangents]
-    # differentiate only the dynamical inputs (j, state); consts and t are not differentiated
-    n_diff = 5
-
-    def ref(*diff_ops):
-        return _run("lif_cell", (*diff_ops, *primals[n_diff:]), "cpu", diff=True, **{**params, "backend": "xla"})
-
-    _, t_out = jax.jvp(ref, tuple(primals[:n_diff]), tuple(tangents[:n_diff]))
-    return outs, list(t_out)
-
-
-ad.primitive_jvps[lif_cell_p] = _cell_jvp
 
 
 def _derivative_params(params, layout, seq_out_dtype, state_out_dtypes):

@@ -78,6 +78,7 @@ def test_simulate_tiny(tmp_path):
     (["bench", "--backends", "triton"], "--backends: 'triton' is not available on this platform (cpu)"),
     (["inspect", "--targets", "tpu-v9"], "unknown target(s) 'tpu-v9'"),
     (["inspect", "--max-regression", "x"], "--max-regression: expected a fraction"),
+    (["inspect", "--jobs", "0"], "--jobs: expected a positive whole number"),
 ])
 def test_bad_input_is_a_message_not_a_traceback(args, message):
     r = run(*args, timeout=60)

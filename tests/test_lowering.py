@@ -44,8 +44,7 @@ def program(p, gpu_backend, what, spike_dtype=None):
     return lambda j, v: jax.jvp(loss, (j, v), (j, v))  # "jvp": the fused tangent kernel
 
 
-# the cell's derivative is its reference's autodiff, so it has a forward kernel only
-KERNELS = [(m, w) for m in MODELS for w in (("fwd",) if MODELS[m].is_cell else ("fwd", "grad", "jvp"))]
+KERNELS = [(m, w) for m in MODELS for w in ("fwd", "grad", "jvp")]
 
 
 @pytest.mark.parametrize("platform,gpu_backend,call", TARGETS)

@@ -13,6 +13,7 @@ import surrogate_pallas as sp
 from kernel_backend import KERNEL
 from surrogate_pallas.api import _layout
 from surrogate_pallas.kernels import derive
+from transcriptions import ngclearn_step
 
 SUR = sp.get_surrogate("fast_sigmoid", slope=25.0)
 
@@ -136,6 +137,47 @@ def test_residual_plan_stores_what_the_derivative_reads():
     assert plan(syn) == derive.Plan(bits=(), charged=(), previous=(), input=False)
     alif = ALIF.with_params(alpha=0.9, b0=1.0, beta=1.8, rho=0.95)
     assert plan(alif) == derive.Plan(bits=(), charged=("a",), previous=(), input=False)  # thr = b0 + beta*a
+    # ngclearn's cell: the refractory mask, and the values its reset multiplies by the spike
+    cell = sp.LIFParams.ngclearn(tau_m=10.0, v_min=-70.0)
+    assert plan(cell) == derive.Plan(bits=("m",), charged=("rfr", "thr_theta", "tols"), previous=(), input=False)
+
+
+CELL = dict(tau_m=12.0, resist_m=1.5, tau_theta=200.0, theta_plus=0.4, refract_time=2.0, v_min=-64.0, dt=0.5)
+
+
+@pytest.mark.parametrize("backend", ["xla", KERNEL])
+@pytest.mark.parametrize("midpoint", [False, True])
+def test_ngclearn_cell_derivatives_match_autodiff_of_a_scan_of_its_transcription(backend, midpoint):
+    """The cell's gradient and tangent run the derived reverse-time and tangent kernels; the oracle is
+    jax.grad / jax.jvp of a lax.scan of the independent transcription with the surrogate spike."""
+    integration = "midpoint" if midpoint else "euler"
+    p = sp.LIFParams.ngclearn(CELL["tau_m"], CELL["resist_m"], -52.0, -65.0, -60.0, 1.0, CELL["tau_theta"],
+                              CELL["theta_plus"], CELL["refract_time"], CELL["v_min"], integration, dt=CELL["dt"])
+    T, n, t0 = 20, 130, 3.0
+    st0 = p.init_state((n,))
+    j = 10.0 + 25.0 * jax.random.uniform(jax.random.PRNGKey(4), (T, n))
+    w = jnp.cos(jnp.arange(T * n, dtype=jnp.float32)).reshape(T, n)
+    finals = lambda v, rfr, theta, tols: jnp.sum(jnp.sin(v)) + 0.1 * jnp.sum(theta) + 0.01 * jnp.sum(tols + rfr)
+
+    def ours(j, v0):
+        st, out = sp.lif_sequence(j, st0._replace(v=v0), p, t0=t0, backend=backend)
+        return jnp.sum(w * out.s) + finals(st.v, st.rfr, st.thr_theta, st.tols)
+
+    def scan(j, v0):
+        def body(c, x):
+            *c, s, _ = ngclearn_step(*c, *x, midpoint=midpoint, differentiable=True,
+                                     **CELL)
+            return tuple(c), s
+        c, s = lax.scan(body, (v0, st0.rfr, st0.thr_theta, st0.tols), (j, t0 + CELL["dt"] * jnp.arange(T)))
+        return jnp.sum(w * s) + finals(*c)
+
+    assert float(jnp.abs(ours(j, st0.v) - scan(j, st0.v))) < 1e-3
+    for a, b in zip(jax.jit(jax.grad(ours, (0, 1)))(j, st0.v), jax.grad(scan, (0, 1))(j, st0.v)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * float(jnp.max(jnp.abs(b))))
+    tangents = (jnp.sin(j), jnp.cos(st0.v))
+    np.testing.assert_allclose(jax.jvp(ours, (j, st0.v), tangents)[1], jax.jvp(scan, (j, st0.v), tangents)[1],
+                               rtol=2e-5)
+    assert float(sp.lif_sequence(j, st0, p)[1].s.sum()) > 100  # spikes, refractory periods and adaptation
 
 
 def test_params_are_a_pytree_of_their_numeric_values():

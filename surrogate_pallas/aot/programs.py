@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..api import RESIDUALS, _layout, lif_sequence, lif_step
+from ..api import RESIDUALS, _layout, lif_sequence, lif_step, residual_mode
 from ..params import LIFParams
 from ..kernels import derive, specs
 
@@ -130,8 +130,7 @@ class Program:
         return (lambda j, st, dj, dst: jax.jvp(primal, (j, st), (dj, dst))), (seq, state, seq, state)
 
     def ideal_bytes(self) -> int | None:
-        """Least HBM bytes of the fused kernels; None where the program has no fused kernel for it
-        (the cell's derivatives are the autodiff of its jnp reference)."""
+        """Least HBM bytes of the fused kernels."""
         p = self.params
         it = jnp.dtype(self.dtype).itemsize
         s_it = jnp.dtype(self.spike_dtype or self.dtype).itemsize
@@ -149,13 +148,12 @@ class Program:
             per_neuron = 2 * n_state * it + consts
             total = n * (T * (it + s_it + sg) + per_neuron)
             return total * (2 if self.what == "vmap" else 1)
-        if p.is_cell:
-            return None
         layout, _, _ = _layout(p, self.pop)
-        learn = layout.consts + layout.tiles if self.what == "grad" else ()
+        learn = layout.consts + layout.tiles if self.what == "grad" and learned(p) else ()
         layout = dataclasses.replace(layout, learn=learn)
         plan = derive.residual_plan(p.neuron, layout)
-        res = sum(d.itemsize for d in specs.residual_dtypes(p.neuron, layout, RESIDUALS["bf16"]))
+        res_dtype = RESIDUALS[residual_mode("auto", "pallas", p.is_cell)]  # what the programs run with
+        res = sum(d.itemsize for d in specs.residual_dtypes(p.neuron, layout, res_dtype))
         fwd = T * (it + s_it + res) + 2 * n_state * it + consts
         # grad: read g_s, the residuals (and the input, if re-read), write g_j; jvp: read dj, the residuals,
         # write ds; both carry the state (and the parameters' gradients, 4 B each, written once)
@@ -189,7 +187,8 @@ def full_matrix() -> list[Program]:
 
 def inspect_matrix() -> list[Program]:
     """The programs whose static figures are tracked: aligned, ragged N, ragged T, a 2-D
-    population and a large one, for the training forward and forward+backward and the cell."""
+    population and a large one, for the training forward and forward+backward and the cell
+    (forward, and forward+backward aligned and ragged)."""
     shapes = [(64, (65536,)), (64, (100000,)), (100, (65536,)), (64, (32, 1000)), (64, (4_000_000,))]
     out = []
     for T, pop in shapes:
@@ -199,7 +198,8 @@ def inspect_matrix() -> list[Program]:
     # the other neurons, and learned parameters (scalar and per neuron), aligned and ragged
     for pop in ((65536,), (100000,)):
         out += [Program("snntorch_synaptic", "fwd", pop, T=64), Program("snntorch_synaptic", "grad", pop, T=64)]
-        out += [Program(m, "grad", pop, T=64) for m in ("snntorch_learned", "synaptic_learned", "spikingjelly_plif")]
+        out += [Program(m, "grad", pop, T=64) for m in ("snntorch_learned", "synaptic_learned", "spikingjelly_plif",
+                                                         "ngclearn")]
     # narrow dtypes as a network uses them: f16 crosses a TPU kernel boundary as int16 bits, and that
     # bitcast must fuse into the ops around the kernel rather than cost a pass of its own
     out += [Program("spikingjelly_hard", "layer", (32, 2048), T=64, dtype=d) for d in DTYPES]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -58,7 +59,18 @@ def inspect_cuda(program, arch):
     return row
 
 
-def run(progs, targets, progress=True):
+def _inspect_program(p, targets):
+    rows = []
+    for t in targets:
+        kind, _, which = t.partition("-")
+        row = inspect_tpu(p, which) if kind == "tpu" else inspect_cuda(p, which)
+        rows.append(dict(key=f"{p.id}|{t}", id=p.id, target=t, **row))
+    return rows
+
+
+def run(progs, targets, progress=True, jobs=1):
+    """Rows for every program and target, in order.  ``jobs > 1`` compiles programs in that many
+    fresh processes (the compilers are single-threaded; JAX is not fork-safe, so they are spawned)."""
     try:
         from tqdm import tqdm
     except ImportError:
@@ -66,15 +78,24 @@ def run(progs, targets, progress=True):
     bar = tqdm(total=len(progs) * len(targets), desc="inspect", unit="program", file=sys.stderr,
                disable=not progress) if tqdm else None
     rows = []
-    for p in progs:
-        for t in targets:
-            kind, _, which = t.partition("-")
-            row = inspect_tpu(p, which) if kind == "tpu" else inspect_cuda(p, which)
-            rows.append(dict(key=f"{p.id}|{t}", id=p.id, target=t, **row))
+    pool = None
+    if jobs > 1 and len(progs) > 1:
+        import concurrent.futures
+        import multiprocessing
+        pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(progs)),
+                                                      mp_context=multiprocessing.get_context("spawn"))
+    try:
+        results = pool.map(_inspect_program, progs, [targets] * len(progs)) if pool \
+            else (_inspect_program(p, targets) for p in progs)
+        for r in results:
+            rows += r
             if bar:
-                bar.update(1)
-    if bar:
-        bar.close()
+                bar.update(len(r))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+        if bar:
+            bar.close()
     return rows
 
 
@@ -150,6 +171,16 @@ def _targets(text):
     return out
 
 
+def _jobs(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of processes, got {text!r}")
+    return n
+
+
 def parser(prog="surrogate-pallas inspect"):
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                  formatter_class=HelpFormatter)
@@ -160,6 +191,8 @@ def parser(prog="surrogate-pallas inspect"):
     ap.add_argument("--compare", type=Path, metavar="BASELINE.json", default=None,
                     help="exit 1 if any figure is worse than in this saved report")
     ap.add_argument("--max-regression", default="5%", help="allowed growth of bytes, VMEM, registers, shared memory")
+    ap.add_argument("--jobs", type=_jobs, default=min(4, os.cpu_count() or 1),
+                    help="programs compiled in parallel, each in its own process (default: the cores, at most 4)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
@@ -173,7 +206,7 @@ def main(argv=None, prog="surrogate-pallas inspect") -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        rows = run(programs.inspect_matrix(), args.targets, progress=not args.quiet)
+        rows = run(programs.inspect_matrix(), args.targets, progress=not args.quiet, jobs=args.jobs)
     except RuntimeError as e:  # a missing compiler (the aot extra) or moved JAX internals
         print(f"error: {e}", file=sys.stderr)
         return 2
