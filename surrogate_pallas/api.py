@@ -16,18 +16,14 @@ from .primitives import BACKENDS, GPU_BACKENDS, bind, lif_train_fwd_p
 RESIDUALS = {"bf16": jnp.dtype(jnp.bfloat16), "exact": jnp.dtype(jnp.float32)}
 
 
-def residual_mode(residuals: str, backend: str, cell: bool = False) -> str:
+def residual_mode(residuals: str, backend: str) -> str:
     """``"auto"``: bf16 where a kernel runs (it halves the bytes the backward reads on a GPU or
     TPU), exact where the jnp reference runs (``backend="xla"``, or ``"auto"`` on a CPU), since
-    XLA:CPU spends longer converting to bf16 and back than the bytes save.  The ngclearn cell's
-    residuals include clock times (``tols``, ``rfr``, in ms), which bf16 would round by up to 0.4%:
-    ``"auto"`` keeps them exact."""
+    XLA:CPU spends longer converting to bf16 and back than the bytes save."""
     if residuals not in (*RESIDUALS, "auto"):
         raise ValueError(f"residuals: expected one of {('auto', *RESIDUALS)}, got {residuals!r}")
     if residuals != "auto":
         return residuals
-    if cell:
-        return "exact"
     reference = backend == "xla" or (backend == "auto" and jax.default_backend() == "cpu")
     return "exact" if reference else "bf16"
 
@@ -118,7 +114,7 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
     pop = j_seq.shape[1:]
     fields = _check_state(state, params, pop, "j_seq.shape[1:]")
     s_dtype = _spike_dtype(spike_dtype, j_seq.dtype)
-    residuals = residual_mode(residuals, backend, params.is_cell)
+    residuals = residual_mode(residuals, backend)
     common = dict(backend=backend, gpu_backend=gpu_backend, block_sizes=block_sizes)
     n_out = 1 + bool(with_surrogate)
     seq_out_dtypes = (s_dtype,) + ((j_seq.dtype,) if with_surrogate else ())
@@ -144,17 +140,19 @@ def lif_sequence(j_seq, state: LIFState, params: LIFParams, *, t0=0.0, backend: 
 
 
 def lif_step(state: LIFState, j, params: LIFParams, *, t=0.0, backend: str = "auto", gpu_backend: str = "triton",
-             spike_dtype=None, block_sizes: BlockSizes | None = None):
+             spike_dtype=None, residuals: str = "auto", block_sizes: BlockSizes | None = None):
     """One fused step: reads the state and the current once, writes everything once.
 
     Returns ``(new_state, LIFOut(s, surrogate))``.  For the ngclearn cell,
     ``surrogate`` is ``d_spike_fx(v', v_thr) * resist_m*dt/tau_m`` on the
     pre-reset voltage (docs/numerics.md section 2); for the training presets it is ``sg(h - thr)``.
+    ``residuals`` is what a derivative of the step keeps, as for ``lif_sequence``.
     """
     j = as_float_array(j, "j")
     if isinstance(state, LIFState) and state.v is not None and hasattr(state.v, "shape") \
             and tuple(state.v.shape) != tuple(j.shape):
         raise ValueError(f"j: expected shape {tuple(state.v.shape)} (the state's shape), got {tuple(j.shape)}")
     new_state, out = lif_sequence(j[None], state, params, t0=t, backend=backend, gpu_backend=gpu_backend,
-                                  with_surrogate=True, spike_dtype=spike_dtype, block_sizes=block_sizes)
+                                  with_surrogate=True, spike_dtype=spike_dtype, residuals=residuals,
+                                  block_sizes=block_sizes)
     return new_state, LIFOut(out.s[0], out.surrogate[0])

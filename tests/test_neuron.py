@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
+from jax._src.ad_checkpoint import saved_residuals
 
 import surrogate_pallas as sp
 from kernel_backend import KERNEL
@@ -145,22 +146,22 @@ def test_residual_plan_stores_what_the_derivative_reads():
 CELL = dict(tau_m=12.0, resist_m=1.5, tau_theta=200.0, theta_plus=0.4, refract_time=2.0, v_min=-64.0, dt=0.5)
 
 
-@pytest.mark.parametrize("backend", ["xla", KERNEL])
-@pytest.mark.parametrize("midpoint", [False, True])
+@pytest.mark.parametrize("backend,midpoint", [("xla", False), ("xla", True), (KERNEL, True)])
 def test_ngclearn_cell_derivatives_match_autodiff_of_a_scan_of_its_transcription(backend, midpoint):
     """The cell's gradient and tangent run the derived reverse-time and tangent kernels; the oracle is
     jax.grad / jax.jvp of a lax.scan of the independent transcription with the surrogate spike."""
     integration = "midpoint" if midpoint else "euler"
     p = sp.LIFParams.ngclearn(CELL["tau_m"], CELL["resist_m"], -52.0, -65.0, -60.0, 1.0, CELL["tau_theta"],
                               CELL["theta_plus"], CELL["refract_time"], CELL["v_min"], integration, dt=CELL["dt"])
-    T, n, t0 = 20, 130, 3.0
-    st0 = p.init_state((n,))
-    j = 10.0 + 25.0 * jax.random.uniform(jax.random.PRNGKey(4), (T, n))
+    T, n, t0 = 12, 130, 3.0
+    k1, k2 = jax.random.split(jax.random.PRNGKey(4))
+    st0 = p.init_state((n,))._replace(v=-60.0 + 8.5 * jax.random.uniform(k1, (n,)))  # some fire at once
+    j = 10.0 + 25.0 * jax.random.uniform(k2, (T, n))
     w = jnp.cos(jnp.arange(T * n, dtype=jnp.float32)).reshape(T, n)
     finals = lambda v, rfr, theta, tols: jnp.sum(jnp.sin(v)) + 0.1 * jnp.sum(theta) + 0.01 * jnp.sum(tols + rfr)
 
-    def ours(j, v0):
-        st, out = sp.lif_sequence(j, st0._replace(v=v0), p, t0=t0, backend=backend)
+    def ours(j, v0, residuals="exact", backend=backend):
+        st, out = sp.lif_sequence(j, st0._replace(v=v0), p, t0=t0, backend=backend, residuals=residuals)
         return jnp.sum(w * out.s) + finals(st.v, st.rfr, st.thr_theta, st.tols)
 
     def scan(j, v0):
@@ -178,6 +179,17 @@ def test_ngclearn_cell_derivatives_match_autodiff_of_a_scan_of_its_transcription
     np.testing.assert_allclose(jax.jvp(ours, (j, st0.v), tangents)[1], jax.jvp(scan, (j, st0.v), tangents)[1],
                                rtol=2e-5)
     assert float(sp.lif_sequence(j, st0, p)[1].s.sum()) > 100  # spikes, refractory periods and adaptation
+    # the default residuals (bf16 on a kernel, exact on the jnp path) equal the oracle run with the
+    # same rounding, and store 2 B per value the backward reads (1 B for the mask) in bf16
+    default = "bf16" if backend == KERNEL else "exact"
+    g_auto = jax.jit(jax.grad(lambda j, v0: ours(j, v0, "auto"), (0, 1)))(j, st0.v)
+    g_oracle = jax.grad(lambda j, v0: ours(j, v0, default, "xla"), (0, 1))(j, st0.v)
+    for a, b in zip(g_auto, g_oracle):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+    for residuals, size in (("exact", 4 + 1 + 3 * 4), ("bf16", 2 + 1 + 3 * 2)):  # x, mask, rfr, thr_theta, tols
+        res = saved_residuals(lambda j: ours(j, st0.v, residuals), j)
+        stored = sum(np.prod(a.shape) * a.dtype.itemsize for a, what in res if "lif_train_fwd" in what)
+        assert stored / (T * n) == size, (residuals, stored / (T * n))
 
 
 def test_params_are_a_pytree_of_their_numeric_values():

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..api import RESIDUALS, _layout, lif_sequence, lif_step, residual_mode
+from ..api import RESIDUALS, _layout, lif_sequence, lif_step
 from ..params import LIFParams
 from ..kernels import derive, specs
 
@@ -152,8 +152,7 @@ class Program:
         learn = layout.consts + layout.tiles if self.what == "grad" and learned(p) else ()
         layout = dataclasses.replace(layout, learn=learn)
         plan = derive.residual_plan(p.neuron, layout)
-        res_dtype = RESIDUALS[residual_mode("auto", "pallas", p.is_cell)]  # what the programs run with
-        res = sum(d.itemsize for d in specs.residual_dtypes(p.neuron, layout, res_dtype))
+        res = sum(d.itemsize for d in specs.residual_dtypes(p.neuron, layout, RESIDUALS["bf16"]))
         fwd = T * (it + s_it + res) + 2 * n_state * it + consts
         # grad: read g_s, the residuals (and the input, if re-read), write g_j; jvp: read dj, the residuals,
         # write ds; both carry the state (and the parameters' gradients, 4 B each, written once)
