@@ -161,10 +161,15 @@ class Program:
         return n * (fwd + derivative + 4 * len(layout.tiles if learn else ()))
 
 
+def core_matrix() -> list[Program]:
+    """Every model x every program, float32, on a ragged 2-D population."""
+    return [Program(m, w, (3, 77), T=10) for m in MODELS for w in WHATS]
+
+
 def ci_matrix() -> list[Program]:
-    """A representative matrix: every model x every program, then every dtype and spike dtype over
-    every population shape, each model in turn."""
-    out = [Program(m, w, (3, 77), T=10) for m in MODELS for w in WHATS]
+    """A representative matrix: the core one, then every dtype and spike dtype over every
+    population shape, each model in turn."""
+    out = core_matrix()
     shapes = itertools.cycle(POPS)
     for m in MODELS:
         for dt, sdt in itertools.product(DTYPES, (None, "int8")):
