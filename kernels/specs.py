@@ -1,4 +1,4 @@
-"""What each fused kernel reads, carries and writes, around one step of ``lif_math``.
+"""What each fused kernel reads, carries and writes, around one step derived from a ``Neuron``.
 
 A ``Spec`` is the complete description of a time-fused kernel: the per-step
 function on f32 values and the roles of its operands.  The Pallas bodies

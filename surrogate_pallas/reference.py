@@ -1,4 +1,4 @@
-"""The jnp oracles: a ``lax.scan`` over the same ``lif_math`` step the kernels run.
+"""The jnp oracles: a ``lax.scan`` over the same derived step (``kernels/derive.py``) the kernels run.
 
 Every array keeps its natural shape and the state is carried in f32.  The maths
 is the kernels' own; the only thing added here is how values are stored around
