@@ -199,6 +199,16 @@ def _is_zero(v, zeros):
     return v in zeros
 
 
+def _other_than_zero(eqn, zeros):
+    """The one operand of a sum whose others are all zeros, when it already has the sum's type."""
+    keep = [v for v in eqn.invars if not _is_zero(v, zeros)]
+    out = eqn.outvars[0].aval
+    if len(keep) == 1 and not isinstance(keep[0], Literal) and keep[0].aval.shape == out.shape \
+            and keep[0].aval.dtype == out.dtype:
+        return keep[0]
+    return None
+
+
 def _eval(jaxpr, consts, args):
     env, zeros = {}, set()
     read = lambda v: v.val if isinstance(v, Literal) else env[v]
@@ -209,13 +219,11 @@ def _eval(jaxpr, consts, args):
     for eqn in jaxpr.eqns:
         ins = [read(v) for v in eqn.invars]
         name = eqn.primitive.name
-        out = eqn.outvars[0].aval if eqn.outvars else None
-        keep = [v for v in eqn.invars if not _is_zero(v, zeros)]
         if name == "broadcast_in_dim" and _is_zero(eqn.invars[0], zeros):
             zeros.add(eqn.outvars[0])
-        if name in ("add", "add_any") and len(keep) == 1 and not isinstance(keep[0], Literal) \
-                and keep[0].aval.shape == out.shape and keep[0].aval.dtype == out.dtype:
-            outs = [read(keep[0])]
+        other = _other_than_zero(eqn, zeros) if name in ("add", "add_any") else None
+        if other is not None:
+            outs = [read(other)]
         elif name == "add_any":
             outs = [jax.lax.add(*ins)]
         elif name == "stop_gradient":

@@ -43,11 +43,11 @@ def make_tile_plan(n: int, T: int, bytes_per_step: int, block_sizes: BlockSizes 
     if br % 8:
         raise ValueError(f"block_sizes.block_rows: must be a multiple of 8 for Mosaic GPU, got {br}")
     tc = max(1, min(tc, max(T, 1)))
-    block_bytes = lambda tc: PIPELINE_DEPTH * tc * br * LANES * bytes_per_step
+    smem = lambda tc: PIPELINE_DEPTH * tc * br * LANES * bytes_per_step
     if bs.time_chunk is None:  # the default chunk shrinks to fit a kernel with many operands
-        while tc > 1 and block_bytes(tc) > MOSAIC_SMEM_BUDGET:
+        while tc > 1 and smem(tc) > MOSAIC_SMEM_BUDGET:
             tc //= 2
-    block_bytes = block_bytes(tc)
+    block_bytes = smem(tc)
     if block_bytes > MOSAIC_SMEM_BUDGET:
         raise ValueError(f"block_sizes: block_rows={br}, time_chunk={tc} need {block_bytes // 1024} KiB of "
                          f"shared memory, more than the {MOSAIC_SMEM_BUDGET // 1024} KiB Mosaic GPU budget; "

@@ -9,8 +9,9 @@ A step is three plain jnp functions on float32 values, with the spike between th
 
 ``p`` holds the neuron's parameters, ``s`` the state (and ``bits``), ``h`` the charged values (and
 ``bits``), all with attribute access.  ``p.step`` is the index of the step in the sequence (a float),
-for a neuron whose step reads the clock (ngclearn's time of last spike).  ``bits(p, s)``, when given, returns detached 0/1 values the step
-uses (snnTorch's reset bit ``[v_prev > thr]``); they are stored exactly (int8) for the backward.
+for a neuron whose step reads the clock (ngclearn's time of last spike).  ``bits(p, s)``, when given,
+returns detached 0/1 values the step uses (snnTorch's reset bit ``[v_prev > thr]``); they are stored
+exactly (int8) for the backward.
 
 The forward kernel runs the step; the reverse-time backward and the tangent kernel run its ``jax.vjp``
 and ``jax.jvp`` inside the kernel, parameter gradients included (``kernels/derive.py``).  The

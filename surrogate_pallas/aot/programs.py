@@ -136,7 +136,7 @@ class Program:
         s_it = jnp.dtype(self.spike_dtype or self.dtype).itemsize
         n, T = math.prod(self.pop), self.T
         n_state = len(p.state_fields)
-        per_neuron_params = p.array_params() if p.is_cell else {k: v for k, v in p.values.items() if np.ndim(v)}
+        per_neuron_params = {k: v for k, v in p.values.items() if np.ndim(v)}  # the cell's v_min=None: 0-d
         consts = 4 * len(per_neuron_params)  # per-neuron parameters, read once as f32
         if self.what == "layer":  # x and w read, j written and read, s written and read, counts written
             *b, n_out = self.pop
