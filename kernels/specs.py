@@ -44,6 +44,9 @@ class Spec:
     # int8 inside its loop (XLA:CPU writes narrow loop outputs several times faster) and
     # widens them after; the values are identical.
     binary_outputs: tuple[int, ...] = ()
+    # Indices of seq inputs that hold the forward's residuals: nothing but this kernel reads them,
+    # so the reference may write its outputs over them (``surrogate_pallas.reference``).
+    scratch: tuple[int, ...] = ()
 
 
 def train_forward(neuron, layout, save_residuals: bool, residual_dtype, with_surrogate: bool) -> Spec:
@@ -95,6 +98,11 @@ def _unpack(neuron, layout, plan, seq):
     return x, derive.Values(fill(B, bits)), fill(Hn, charged), fill(Sp, neuron.state), j, list(it)
 
 
+def _residuals(plan):
+    """The derivative kernels' seq inputs that are stored residuals (the re-read input is not)."""
+    return tuple(range(plan.n_seq - plan.input))
+
+
 def train_backward(neuron, layout) -> Spec:
     """Reverse time.  seq_in: residuals, [j], dL/ds; state: dL/dS_T and the parameter-gradient
     accumulators (zeros in) -> seq_out dL/dj, state dL/dS_0 and dL/dP (per neuron, summed over time)."""
@@ -110,7 +118,7 @@ def train_backward(neuron, layout) -> Spec:
         return (*(gS[k] for k in names), *acc), (gj,)
 
     return Spec("lif_train_bwd", step, n_seq_in=plan.n_seq + 1, n_state=len(names) + len(learn),
-                n_consts=len(layout.consts), n_tiles=len(layout.tiles), reverse=True)
+                n_consts=len(layout.consts), n_tiles=len(layout.tiles), reverse=True, scratch=_residuals(plan))
 
 
 def train_tangent(neuron, layout) -> Spec:
@@ -127,4 +135,4 @@ def train_tangent(neuron, layout) -> Spec:
         return tuple(dS[k] for k in names), (ds,)
 
     return Spec("lif_train_tan", step, n_seq_in=plan.n_seq + 1, n_state=len(names),
-                n_consts=n_c + len(learn), n_tiles=len(layout.tiles))
+                n_consts=n_c + len(learn), n_tiles=len(layout.tiles), scratch=_residuals(plan))
