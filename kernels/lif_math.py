@@ -2,7 +2,7 @@
 
 Every neuron's maths is its ``Neuron`` step (``surrogate_pallas/models.py``: the peers' training
 neurons and ngclearn's cell), from which ``derive.py`` builds the kernels' steps.  Every Pallas kernel
-body and every jnp reference (``lax.scan``) runs those steps, so a kernel can only differ from its
+body and every jnp reference (a loop over time) runs those steps, so a kernel can only differ from its
 oracle in how it moves data.
 """
 from __future__ import annotations
