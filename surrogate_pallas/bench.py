@@ -129,8 +129,14 @@ def build(case: Case):
             return out.s, st.v
     if case.op == "seq_fwd":
         return jax.jit(fwd), (j, v0)
-    loss = lambda j, v: jnp.sum(fwd(j, v)[0].astype(jnp.float32)) + jnp.sum(fwd(j, v)[1].astype(jnp.float32))
-    return jax.jit(jax.grad(loss, (0, 1))), (j, v0)
+
+    def loss(j, v, w):
+        # a training step: one forward, and a readout whose weights give dL/ds, which the backward
+        # reads from memory as it would a downstream layer's gradient (the bytes counted above)
+        s, v_T = fwd(j, v)
+        return jnp.sum(s.astype(jnp.float32) * w) + jnp.sum(v_T.astype(jnp.float32))
+    w = jax.random.normal(jax.random.fold_in(key, 1), shape, jnp.float32).astype(dt)
+    return jax.jit(jax.grad(loss, (0, 1))), (j, v0, w)
 
 
 def _batch_seconds(fn, args, k):

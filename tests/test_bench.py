@@ -107,6 +107,18 @@ def test_byte_model_matches_spec(case, expected):
     assert bench.bytes_per_neuron_step(case) == expected
 
 
+@pytest.mark.parametrize("backend", ["xla", "scan"])
+def test_fwdbwd_case_is_one_training_step(backend):
+    """One forward loop and one backward loop, reading dL/ds from an input (the counted bytes): a loss
+    that called the forward twice had two backward passes, and a dL/ds of ones that no pass read."""
+    fn, args = bench.build(bench.Case("seq_fwdbwd", "spikingjelly", 256, 8, backend=backend))
+    hlo = fn.lower(*args).compile().as_text()
+    assert hlo.count(" while(") == 2
+    j, v, w = args
+    assert w.shape == j.shape
+    assert not (fn(j, v, w)[0] == fn(j, v, 2 * w)[0]).all()  # the gradient reads dL/ds = w
+
+
 def test_quick_matrix_covers_every_op_and_the_baseline():
     cases = bench.matrix()
     assert {c.op for c in cases} == set(bench.OPS)
