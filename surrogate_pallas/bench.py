@@ -221,6 +221,8 @@ def matrix(full=False, sizes=None, steps=None, dtypes=None, ops=None, backends=N
                                     continue  # an elementwise jnp op: XLA fuses it; no kernel
                                 if b == BASELINE and (sdt or dtype != "float32"):
                                     continue  # the baseline is what a user writes: f32 with f32 spikes
+                                if op == "seq_fwdbwd" and sdt == "int8":
+                                    continue  # integer spikes carry no gradient: not a training step
                                 cases.append(Case(op, model, n, T, dtype, b, sdt))
     return cases
 
@@ -422,7 +424,8 @@ def parser(prog="surrogate-pallas bench"):
     ap.add_argument("--steps", type=positive_ints, help="comma-separated T values (default: 64; --full: 8,64,256)")
     ap.add_argument("--dtypes", type=lambda s: s.split(","), help="float32,bfloat16 (default: float32)")
     ap.add_argument("--spike-dtypes", type=lambda s: [None if x in ("", "same") else x for x in s.split(",")],
-                    help="spike storage: same,int8,bfloat16 (default: same)")
+                    help="spike storage: same,int8,bfloat16 (default: same; --full: same,int8). Forward + "
+                         "backward leaves int8 out: integer spikes carry no gradient")
     ap.add_argument("--ops", type=lambda s: s.split(","), help="some of " + ",".join(OPS) + " (default: all)")
     ap.add_argument("--backends", type=lambda s: s.split(","),
                     help="default: every backend on this platform (cpu: xla,scan; cuda: xla,triton,mosaic,scan; "

@@ -126,6 +126,13 @@ def test_quick_matrix_covers_every_op_and_the_baseline():
     assert {c.model for c in cases if c.op == "seq_fwdbwd"} == {"spikingjelly", "snntorch"}
 
 
+def test_full_matrix_trains_only_on_spikes_that_carry_a_gradient():
+    full = bench.matrix(full=True)
+    assert {c.spike_dtype for c in full if c.op == "seq_fwd"} == {None, "int8"}
+    assert {c.spike_dtype for c in full if c.op == "seq_fwdbwd"} == {None}
+    assert {c.spike_dtype for c in bench.matrix(spike_dtypes=["bfloat16"], ops=["seq_fwdbwd"])} == {"bfloat16"}
+
+
 def test_cli_smoke_json_save_and_gate(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     common = [sys.executable, "-m", "surrogate_pallas.bench", "--sizes", "4096", "--steps", "8", "--min-time",
