@@ -112,11 +112,11 @@ def test_fwdbwd_case_is_one_training_step(backend):
     """One forward loop and one backward loop, reading dL/ds from an input (the counted bytes): a loss
     that called the forward twice had two backward passes, and a dL/ds of ones that no pass read."""
     fn, args = bench.build(bench.Case("seq_fwdbwd", "spikingjelly", 256, 8, backend=backend))
-    hlo = fn.lower(*args).compile().as_text()
-    assert hlo.count(" while(") == 2
+    compiled = fn.lower(*args).compile()
+    assert compiled.as_text().count(" while(") == 2
     j, v, w = args
     assert w.shape == j.shape
-    assert not (fn(j, v, w)[0] == fn(j, v, 2 * w)[0]).all()  # the gradient reads dL/ds = w
+    assert not (compiled(j, v, w)[0] == compiled(j, v, 2 * w)[0]).all()  # the gradient reads dL/ds = w
 
 
 def test_quick_matrix_covers_every_op_and_the_baseline():
