@@ -21,8 +21,8 @@ import surrogate_pallas as sp  # noqa: E402  (first: JAX imports without the CUD
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
-from surrogate_pallas.baselines import atan_spike  # noqa: E402
-from surrogate_pallas.bench import measure_interleaved  # noqa: E402
+from surrogate_pallas.tooling.baselines import atan_spike  # noqa: E402
+from surrogate_pallas.tooling.bench import measure_interleaved  # noqa: E402
 
 TAU, T, SHAPE = 10.0, 64, (32, 4096)
 
@@ -38,10 +38,10 @@ def plain(j, v0):
 
 
 def library(residuals):
-    p = sp.LIFParams.spikingjelly(tau=TAU, decay_input=False, v_reset=None)
+    p = sp.presets.spikingjelly(tau=TAU, decay_input=False, v_reset=None)
 
     def f(j, v0):
-        st, out = sp.lif_sequence(j, sp.LIFState(v0), p, **({} if residuals is None else dict(residuals=residuals)))
+        st, out = sp.lif_sequence(j, sp.NeuronState(v0), p, **({} if residuals is None else dict(residuals=residuals)))
         return out.s, st.v
     return f
 

@@ -42,14 +42,14 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 for k in $KERNELS; do
   echo "== kernel tests: SP_TEST_KERNEL=$k"
   # race-detection tests need the TPU interpreter (CPU only); everything else runs on the device
-  SP_TEST_KERNEL=$k timeout "$TEST_TIMEOUT" $PY -m pytest tests/test_lif_step.py tests/test_lif_sequence.py \
+  SP_TEST_KERNEL=$k timeout "$TEST_TIMEOUT" $PY -m pytest tests/kernels/test_lif_step.py tests/kernels/test_lif_sequence.py \
       -k "not race_detecting" -q -x -n 8 -p no:cacheprovider 2>&1 | tail -15 || status=1
 done
 
 echo "== benchmarks"
 backends=xla,scan
 for k in $KERNELS; do [ "$k" = interpret ] || backends="$backends,$k"; done
-timeout "$BENCH_TIMEOUT" $PY -m surrogate_pallas.bench --sizes "$SIZES" --steps "$STEPS" --backends "$backends" \
+timeout "$BENCH_TIMEOUT" $PY -m surrogate_pallas.tooling.bench --sizes "$SIZES" --steps "$STEPS" --backends "$backends" \
     --json "$RESULTS/bench.json" --quiet | tee "$RESULTS/bench.txt" || status=1
 
 $PY - "$RESULTS/bench.json" <<'PY' > "$RESULTS/summary.txt" || status=1

@@ -2,13 +2,13 @@
 
 Times the quick matrix as a baseline, then again with unchanged code (the gate must pass),
 then with every library case made twice as slow (each call runs twice; the gate must fail on
-them).  This is timing, so it lives here and not in tests/; tests/test_bench.py checks the
+them).  This is timing, so it lives here and not in tests/; tests/tooling/test_bench.py checks the
 same rule deterministically on recorded real runs.
 """
 import jax
 import pytest
 
-from surrogate_pallas import bench
+from surrogate_pallas.tooling import bench
 
 MIN_TIME = 0.05
 

@@ -1,6 +1,6 @@
 """pytest-benchmark suite: ``python -m pytest benchmarks/ --benchmark-only``.
 
-The cases come from ``surrogate_pallas.bench.matrix`` (quick by default; set
+The cases come from ``surrogate_pallas.tooling.bench.matrix`` (quick by default; set
 SP_BENCH_FULL=1 for the full matrix, or SP_BENCH_SIZES / SP_BENCH_STEPS, e.g.
 "4096,2**20").  Every case records neuron-steps/s, the bytes moved per
 neuron-step (docs/numerics.md section 4), the achieved bandwidth and its
@@ -12,7 +12,7 @@ import os
 import jax
 import pytest
 
-from surrogate_pallas import bench
+from surrogate_pallas.tooling import bench
 
 
 def _env_ints(name):

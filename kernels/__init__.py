@@ -1,69 +1,17 @@
-"""Pallas kernel bodies and their per-target launch code (installed as ``surrogate_pallas.kernels``)."""
-from __future__ import annotations
+"""Device code only (installed as ``surrogate_pallas.kernels``): the one kernel body, its launchers
+for Pallas TPU (Mosaic), Pallas Triton, Mosaic GPU and the interpreters, how each target blocks the
+arrays, and the float16 bit handling TPU kernels need.
 
-import math
+It imports nothing from the package above it: a kernel's step arrives as a ``KernelSpec``'s
+function, built by ``surrogate_pallas.derivation``.
 
-import jax.numpy as jnp
+* ``launcher.run``: a spec on a target, over arrays in their natural shapes;
+* ``blocks``: ``BlockSizes`` (user overrides) and each target's ``BlockPlan``;
+* ``body``: the kernel body every target runs;
+* ``pallas_call``, ``mosaic_gpu``: the launches; ``mosaic_tiling``: Mosaic GPU's padded tiles;
+* ``f16_bits``: float16 across a TPU kernel boundary; ``launches``: a record of what was launched.
+"""
+from .blocks import BlockSizes
+from .launcher import run
 
-from . import f16_bits, tiles as mosaic_tiles
-from .layout import BlockSizes, make_plan
-
-TPU_TARGETS = ("tpu", "interpret_tpu")
-F32 = jnp.float32
-
-
-def run(spec, target, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes,
-        block_sizes: BlockSizes | None = None):
-    """Run ``spec`` on ``target`` over natural-shape arrays: seq [T, *pop], state/consts [*pop], tiles scalars.
-
-    Returns (seq_outs [T, *pop], state_outs [*pop]) in the requested dtypes.
-    """
-    T = seq_in[0].shape[0]
-    pop = tuple(state_in[0].shape)
-    consts = [jnp.broadcast_to(c, pop).astype(F32) for c in consts]
-    if target == "mosaic":
-        return _run_mosaic(spec, T, pop, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes,
-                           block_sizes)
-    bits = target in TPU_TARGETS  # float16 crosses a TPU kernel boundary as int16 bits (f16_bits)
-    if bits:
-        seq_in = [f16_bits.to_bits(a) for a in seq_in]
-        state_in = [f16_bits.to_bits(a) for a in state_in]
-        seq_out_dtypes = [f16_bits.carrier(d) for d in seq_out_dtypes]
-        state_out_dtypes = [f16_bits.carrier(d) for d in state_out_dtypes]
-    seq_sizes = [a.dtype.itemsize for a in seq_in] + [jnp.dtype(d).itemsize for d in seq_out_dtypes]
-    state_sizes = [a.dtype.itemsize for a in (*state_in, *consts)] + [jnp.dtype(d).itemsize for d in state_out_dtypes]
-    plan = make_plan(target, pop, T, seq_sizes, state_sizes, block_sizes,
-                     _gpu_kind() if target == "triton" else None)
-    from .pallas_call import launch
-    seq_o, state_o = launch(spec, plan, target, T, [a.reshape(plan.seq_shape) for a in seq_in],
-                            [a.reshape(plan.state_shape) for a in state_in],
-                            [c.reshape(plan.state_shape) for c in consts], tiles,
-                            tuple(seq_out_dtypes), tuple(state_out_dtypes))
-    seq_o = tuple(y.reshape((T, *pop)) for y in seq_o)
-    state_o = tuple(y.reshape(pop) for y in state_o)
-    if bits:
-        back = lambda y: f16_bits.from_bits(y) if y.dtype == f16_bits.BITS else y
-        seq_o, state_o = tuple(map(back, seq_o)), tuple(map(back, state_o))
-    return seq_o, state_o
-
-
-def _gpu_kind():
-    """The local GPU's kind, or None when lowering for CUDA without one."""
-    import jax
-    try:
-        return jax.devices("gpu")[0].device_kind
-    except RuntimeError:
-        return None
-
-
-def _run_mosaic(spec, T, pop, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes, block_sizes):
-    from .mosaic_gpu import launch
-    bytes_per_step = sum(a.dtype.itemsize for a in seq_in) + sum(jnp.dtype(d).itemsize for d in seq_out_dtypes)
-    plan = mosaic_tiles.make_tile_plan(math.prod(pop), T, bytes_per_step, block_sizes)
-    to = mosaic_tiles.to_tiles
-    tile_t = [jnp.full((plan.block_rows, mosaic_tiles.LANES), t, F32) for t in tiles]
-    seq_o, state_o = launch(spec, plan, "mosaic", T, [to(a, plan, True) for a in seq_in],
-                            [to(a, plan, False) for a in state_in], [to(c, plan, False) for c in consts], tile_t,
-                            tuple(seq_out_dtypes), tuple(state_out_dtypes))
-    return (tuple(mosaic_tiles.from_tiles(y, pop, T) for y in seq_o),
-            tuple(mosaic_tiles.from_tiles(y, pop) for y in state_o))
+__all__ = ["BlockSizes", "run"]

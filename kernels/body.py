@@ -33,10 +33,10 @@ def from_f32(x, dtype):
     return f16_bits.encode(x) if jnp.dtype(dtype) == f16_bits.BITS else x.astype(dtype)
 
 
-def _advance(spec, consts, tiles, carry, vals, t_index, T):
+def _advance(spec, per_neuron, scalars, carry, vals, t_index, T):
     """One step: (the new carry, the outputs to store).  A step at or past ``T`` (the partial last
     chunk) leaves the carry unchanged; its stores fall past the array's edge, where Pallas drops them."""
-    new, outs = spec.step(consts, tiles, carry, vals, t_index)
+    new, outs = spec.step(per_neuron, scalars, carry, vals, t_index)
     if spec.finalize is not None:
         outs = spec.finalize(outs)
     if T is not None:
@@ -45,7 +45,7 @@ def _advance(spec, consts, tiles, carry, vals, t_index, T):
     return tuple(new), outs
 
 
-def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, at=lambda k: k, load=None,
+def run_chunk(spec, per_neuron, scalars, carry, seq_in, seq_out, n, t_offset, T, at=lambda k: k, load=None,
               prefetch=False):
     """Run ``n`` steps over chunk refs (time on their leading axis); returns the carry.
 
@@ -60,7 +60,7 @@ def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, at=la
 
     def compute(i, carry, vals):
         k = order(i)
-        carry, outs = _advance(spec, consts, tiles, carry, vals, t_offset + k, T)
+        carry, outs = _advance(spec, per_neuron, scalars, carry, vals, t_offset + k, T)
         for r, o in zip(seq_out, outs):
             r[at(k)] = from_f32(o, r.dtype)
         return carry
@@ -77,7 +77,7 @@ def run_chunk(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, at=la
     return carry
 
 
-def run_chunk_rows(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, lanes, group):
+def run_chunk_rows(spec, per_neuron, scalars, carry, seq_in, seq_out, n, t_offset, T, lanes, group):
     """``run_chunk`` for time on sublanes (a 1-D population on TPU): the steps of a group move as one
     aligned ``(group, lanes)`` tile per operand, and the group's steps are unrolled over its rows."""
     n_groups = n // group
@@ -86,10 +86,10 @@ def run_chunk_rows(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, 
         g = (n_groups - 1 - gi) if spec.reverse else gi
         base = 0 if n_groups == 1 else pl.multiple_of(g * group, group)
         rows = (pl.ds(base, group), lanes)
-        tiles_in = [to_f32(r[rows]) for r in seq_in]
+        rows_in = [to_f32(r[rows]) for r in seq_in]
         out_rows = [[None] * group for _ in seq_out]
         for k in (range(group - 1, -1, -1) if spec.reverse else range(group)):
-            carry, outs = _advance(spec, consts, tiles, carry, tuple(a[k:k + 1] for a in tiles_in),
+            carry, outs = _advance(spec, per_neuron, scalars, carry, tuple(a[k:k + 1] for a in rows_in),
                                    t_offset + base + k, T)
             for rows_k, o in zip(out_rows, outs):
                 rows_k[k] = o.astype(F32)  # exact: the stored value was already rounded
@@ -101,7 +101,7 @@ def run_chunk_rows(spec, consts, tiles, carry, seq_in, seq_out, n, t_offset, T, 
 
 
 def split_refs(spec, refs):
-    counts = (spec.n_seq_in, spec.n_state, spec.n_consts, spec.n_tiles, spec.n_seq_out, spec.n_state)
+    counts = (spec.n_seq_in, spec.n_state, spec.n_per_neuron, spec.n_scalars, spec.n_seq_out, spec.n_state)
     out, i = [], 0
     for c in counts:
         out.append(refs[i:i + c])
@@ -111,12 +111,12 @@ def split_refs(spec, refs):
 
 
 def pallas_body(spec, plan, T, *refs):
-    seq_in, state_in, consts, tiles, seq_out, state_out, scratch = split_refs(spec, refs)
+    seq_in, state_in, per_neuron, scalars, seq_out, state_out, scratch = split_refs(spec, refs)
     tc, nc = plan.time_chunk, plan.n_chunks
     T_mask = T if tc * nc != T else None
     if nc == 1 and not scratch:  # Triton: the state lives in registers for the whole sequence
         carry = tuple(to_f32(r[...]) for r in state_in)
-        carry = run_chunk(spec, tuple(to_f32(r[...]) for r in consts), tuple(to_f32(r[...]) for r in tiles),
+        carry = run_chunk(spec, tuple(to_f32(r[...]) for r in per_neuron), tuple(to_f32(r[...]) for r in scalars),
                           carry, seq_in, seq_out, tc, 0, T_mask, prefetch=True)
         for r, v in zip(state_out, carry):
             r[...] = from_f32(v, r.dtype)
@@ -133,7 +133,7 @@ def pallas_body(spec, plan, T, *refs):
         lanes = pl.ds(lo, plan.strip)
         row = (slice(None), lanes)
         carry = tuple(s[row] for s in scratch)
-        cvals, tvals = tuple(to_f32(r[row]) for r in consts), tuple(to_f32(r[row]) for r in tiles)
+        cvals, tvals = tuple(to_f32(r[row]) for r in per_neuron), tuple(to_f32(r[row]) for r in scalars)
         if plan.time_on_sublanes:
             carry = run_chunk_rows(spec, cvals, tvals, carry, seq_in, seq_out, tc, chunk * tc, T_mask, lanes,
                                    plan.group)

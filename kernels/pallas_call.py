@@ -1,6 +1,6 @@
 """Launch a ``Spec`` with ``pl.pallas_call``: Pallas TPU (Mosaic), Pallas Triton, and both interpreters.
 
-Operands arrive in the plan's shapes (``layout.make_plan``); partial edge blocks and the partial
+Operands arrive in the plan's shapes (``blocks.make_block_plan``); partial edge blocks and the partial
 last time chunk are Pallas's masked edges and the body's ``t < T`` mask, never padding.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from jax.experimental import pallas as pl
 
 from . import launches
 from .body import pallas_body
-from .layout import TRITON_TARGETS, Plan
+from .blocks import TRITON_TARGETS, BlockPlan
 
 F32 = jnp.float32
 TRITON_PARAMS = dict(num_warps=4, num_stages=1)
@@ -43,8 +43,8 @@ def _dense(block):
     return tuple(d for d in block if not _squeezed(d))
 
 
-def launch(spec, plan: Plan, target, T, seq_in, state_in, consts, tiles, seq_out_dtypes, state_out_dtypes):
-    """seq operands in ``plan.seq_shape``, state/consts in ``plan.state_shape``; tiles are scalars."""
+def launch(spec, plan: BlockPlan, target, T, seq_in, state_in, per_neuron, scalars, seq_out_dtypes, state_out_dtypes):
+    """seq operands in ``plan.seq_shape``, state and per-neuron operands in ``plan.state_shape``; scalars are 0-d."""
     nc = plan.n_chunks
     chunked = target not in TRITON_TARGETS
     if chunked:
@@ -56,19 +56,19 @@ def launch(spec, plan: Plan, target, T, seq_in, state_in, consts, tiles, seq_out
         row_index = lambda i: (i,)
     seq_spec = pl.BlockSpec(plan.seq_block, seq_index)
     row_spec = pl.BlockSpec(plan.state_block, row_index)
-    tile_shape = tuple(1 if _squeezed(d) else d for d in plan.state_block)
-    tile_spec = pl.BlockSpec(plan.state_block, lambda *g: (0,) * len(tile_shape))
-    tile_arrays = tuple(jnp.full(tile_shape, t, F32) for t in tiles)
+    scalar_shape = tuple(1 if _squeezed(d) else d for d in plan.state_block)
+    scalar_spec = pl.BlockSpec(plan.state_block, lambda *g: (0,) * len(scalar_shape))
+    scalar_blocks = tuple(jnp.full(scalar_shape, t, F32) for t in scalars)
     scratch = ()
     if chunked:
         from jax.experimental.pallas import tpu as pltpu
         scratch = tuple(pltpu.VMEM(_dense(plan.state_block), F32) for _ in range(spec.n_state))
     out_shape = tuple(jax.ShapeDtypeStruct(plan.seq_shape, d) for d in seq_out_dtypes) + tuple(
         jax.ShapeDtypeStruct(plan.state_shape, d) for d in state_out_dtypes)
-    operands = (*seq_in, *state_in, *consts, *tile_arrays)
+    operands = (*seq_in, *state_in, *per_neuron, *scalar_blocks)
     call = pl.pallas_call(
         functools.partial(pallas_body, spec, plan, T), out_shape=out_shape, grid=plan.grid,
-        in_specs=[seq_spec] * len(seq_in) + [row_spec] * (len(state_in) + len(consts)) + [tile_spec] * len(tiles),
+        in_specs=[seq_spec] * len(seq_in) + [row_spec] * (len(state_in) + len(per_neuron)) + [scalar_spec] * len(scalars),
         out_specs=tuple([seq_spec] * len(seq_out_dtypes) + [row_spec] * len(state_out_dtypes)),
         scratch_shapes=scratch, name=spec.name, **_compiler(target, len(plan.grid)))
     seq_bytes = sum(jnp.dtype(a.dtype).itemsize for a in seq_in) + sum(jnp.dtype(d).itemsize for d in seq_out_dtypes)

@@ -3,15 +3,15 @@ from ._quiet import import_jax as _import_jax
 
 _import_jax()
 
+from . import presets
 from .api import lif_sequence, lif_step
-from .kernels.layout import BlockSizes
-from .neuron import Neuron
-from .params import LIFOut, LIFParams, LIFState
+from .kernels.blocks import BlockSizes
+from .neuron import Neuron, NeuronOut, NeuronParams, NeuronState
 from .spike import spike, spike_and_grad
 from .surrogates import SURROGATES, Surrogate, get_surrogate
 
 __version__ = "0.1.0"
 __all__ = [
-    "SURROGATES", "Surrogate", "get_surrogate", "spike", "spike_and_grad",
-    "Neuron", "LIFParams", "LIFState", "LIFOut", "BlockSizes", "lif_step", "lif_sequence",
+    "SURROGATES", "Surrogate", "get_surrogate", "spike", "spike_and_grad", "presets",
+    "Neuron", "NeuronParams", "NeuronState", "NeuronOut", "BlockSizes", "lif_step", "lif_sequence",
 ]

@@ -1,3 +1,4 @@
+"""``python -m surrogate_pallas``: the ``surrogate-pallas`` command."""
 import sys
 
 from .cli import main

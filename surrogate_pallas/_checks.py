@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-
-FLOAT_DTYPES = (jnp.float32, jnp.bfloat16, jnp.float16)
-
 
 def as_float_array(x, name: str):
     """An array of a floating dtype (f32/bf16/f16; f64 when x64 is on)."""
@@ -32,9 +28,3 @@ def spike_dtype(name, default):
     if dt not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16), jnp.dtype(jnp.int8)):
         raise ValueError(f"spike_dtype: expected one of float32, bfloat16, float16, int8, got {dt}")
     return dt
-
-
-def positive(value, name: str):
-    v = np.asarray(value)
-    if not np.all(np.isfinite(v)) or not np.all(v > 0):
-        raise ValueError(f"{name}: must be finite and > 0, got {value!r}")

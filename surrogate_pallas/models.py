@@ -1,4 +1,4 @@
-"""The peer libraries' training neurons, each one ``Neuron`` (one step; every kernel derives from it).
+"""The peer libraries' neuron steps, each one ``Neuron`` (one step; every kernel derives from it).
 
 Each follows the peer's operation order exactly (docs/numerics.md section 3), so spikes agree bit for
 bit.  The factories are cached: the same configuration is the same ``Neuron`` object, so a jitted

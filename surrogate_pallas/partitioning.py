@@ -72,7 +72,7 @@ def check_tpu_context(ctx) -> None:
 
 def _dims(roles, pop_rank):
     pop = tuple(f"p{i}" for i in range(pop_rank))
-    return [{"seq": ("t", *pop), "state": pop, "tile": ()}[r] for r in roles]
+    return [{"seq": ("t", *pop), "state": pop, "scalar": ()}[r] for r in roles]
 
 
 def out_roles(n_seq_out: int, n_out: int):
@@ -80,13 +80,13 @@ def out_roles(n_seq_out: int, n_out: int):
 
 
 def _specs(roles, spec):
-    return [{"seq": P(None, *spec), "state": P(*spec), "tile": P()}[r] for r in roles]
+    return [{"seq": P(None, *spec), "state": P(*spec), "scalar": P()}[r] for r in roles]
 
 
-def explicit_layout(avals, roles):
+def explicit_mesh_spec(avals, roles):
     """(abstract mesh, population spec) when the operands carry explicit-axes shardings, else None."""
     found = [(a.sharding, a.ndim, r == "seq") for a, r in zip(avals, roles)
-             if r != "tile" and _explicit(getattr(a, "sharding", None))]
+             if r != "scalar" and _explicit(getattr(a, "sharding", None))]
     if not found:
         return None
     pop_rank = next(a.ndim for a, r in zip(avals, roles) if r == "state")
@@ -101,19 +101,19 @@ def _explicit(sharding) -> bool:
 
 def sharded_avals(avals, roles, outs, n_seq_out):
     """The result avals with the explicit-axes shardings the kernels give them (abstract eval)."""
-    layout = explicit_layout(avals, roles)
-    if layout is None:
+    found = explicit_mesh_spec(avals, roles)
+    if found is None:
         return outs
-    mesh, spec = layout
+    mesh, spec = found
     return [o.update(sharding=NamedSharding(mesh, s))
             for o, s in zip(outs, _specs(out_roles(n_seq_out, len(outs)), spec))]
 
 
-def per_shard_explicit(fn, avals, roles, n_seq_out: int, n_out: int):
+def explicit_axes_per_shard(fn, avals, roles, n_seq_out: int, n_out: int):
     """``fn`` under ``shard_map`` over the operands' explicit mesh axes: each device runs the kernel
     on its own shard.  Operands laid out otherwise (an unsharded state, a time-sharded current, a
     cotangent from elsewhere) are resharded to the population layout first."""
-    mesh, spec = explicit_layout(avals, roles)
+    mesh, spec = explicit_mesh_spec(avals, roles)
     in_specs, o_specs = _specs(roles, spec), _specs(out_roles(n_seq_out, n_out), spec)
     mapped = jax.shard_map(lambda *ops: tuple(fn(*ops)), mesh=mesh, in_specs=tuple(in_specs),
                            out_specs=tuple(o_specs), check_vma=False)
@@ -125,27 +125,27 @@ def per_shard_explicit(fn, avals, roles, n_seq_out: int, n_out: int):
     return run
 
 
-def per_shard(fn, roles, n_seq_out: int, n_out: int, pop_rank: int):
+def auto_axes_per_shard(fn, roles, n_seq_out: int, n_out: int, pop_rank: int):
     """``fn(*operands) -> outputs`` wrapped so that the partitioner runs it per population shard.
 
-    roles: per operand, ``"seq"`` ([T, *pop]), ``"state"`` ([*pop]) or ``"tile"`` (a scalar);
+    roles: per operand, ``"seq"`` ([T, *pop]), ``"state"`` ([*pop]) or ``"scalar"`` (a scalar);
     the first ``n_seq_out`` of the ``n_out`` results are [T, *pop], the others [*pop].
     """
     results = out_roles(n_seq_out, n_out)
     rule = SdyShardingRule(tuple(_dims(roles, pop_rank)), tuple(_dims(results, pop_rank)),
                            need_replication_factors=("t",))
 
-    def layout(mesh, arg_shapes):
+    def shardings(mesh, arg_shapes):
         spec = population_spec(arg_shapes, roles, pop_rank)
         return (tuple(NamedSharding(mesh, s) for s in _specs(roles, spec)),
                 tuple(NamedSharding(mesh, s) for s in _specs(results, spec)))
 
     def partition(mesh, arg_shapes, result_shape):
-        args, outs = layout(mesh, arg_shapes)
+        args, outs = shardings(mesh, arg_shapes)
         return mesh, lambda *ops: tuple(fn(*ops)), outs, args
 
     def infer(mesh, arg_shapes, result_shape):  # the GSPMD partitioner (Shardy off) asks this
-        return layout(mesh, arg_shapes)[1]
+        return shardings(mesh, arg_shapes)[1]
 
     wrapped = custom_partitioning(lambda *ops: tuple(fn(*ops)))
     wrapped.def_partition(partition=partition, infer_sharding_from_operands=infer,
@@ -158,6 +158,6 @@ def population_spec(arg_shapes, roles, pop_rank: int):
     """Per population dim, the mesh axes of the first operand sharded there (time dropped); one mesh
     axis shards one dim."""
     found = [(s.sharding, len(s.shape), r == "seq") for s, r in zip(arg_shapes, roles)
-             if r != "tile" and isinstance(getattr(s, "sharding", None), NamedSharding)]
+             if r != "scalar" and isinstance(getattr(s, "sharding", None), NamedSharding)]
     return merge_specs(found, pop_rank)
 

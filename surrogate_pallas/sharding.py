@@ -66,7 +66,7 @@ def _place(x, mesh, spec):
     return jax.reshard(x, target) if isinstance(x, jax.core.Tracer) else jax.device_put(x, target)
 
 
-def per_shard(fn, mesh, pop_spec, n_seq, n_state, n_scalar, n_seq_out, n_state_out):
+def eager_per_shard(fn, mesh, pop_spec, n_seq, n_state, n_scalar, n_seq_out, n_state_out):
     """``fn(*seq, *state, *scalars) -> (*seq_out, *state_out)`` run per population shard.
 
     Inputs not laid out that way (an unsharded state, a time-sharded current) are placed first.

@@ -266,9 +266,3 @@ def get_surrogate(name: str | Surrogate, **params) -> Surrogate:
         if not ok(values[k]):
             raise ValueError(f"surrogate {name!r}: parameter {k!r} must be {what}, got {values[k]!r}")
     return Surrogate(name, tuple(items))
-
-
-def describe(name: str) -> str:
-    """One line: the formula and the defaults (used for the README table)."""
-    d = _REGISTRY[name]
-    return d.doc
