@@ -114,7 +114,7 @@ class NeuronState(NamedTuple):
     ``Synaptic`` adds ``syn``; ngclearn's cell carries ``v, rfr, thr_theta, tols``.  A user's neuron
     keeps its other fields in ``extra`` (a dict), also readable as attributes (``state.a``)."""
 
-    v: Any
+    v: Any = None
     rfr: Any = None
     thr_theta: Any = None
     tols: Any = None

@@ -137,8 +137,12 @@ def cmd_simulate(args):
         bar.total = total
         bar.update(done - bar.n)
 
-    res, sample = simulate(args.neurons, args.steps, min(args.chunk, args.steps), args.backend, args.seed,
-                           min(args.compare_steps, args.steps), progress)
+    if args.network != "population":
+        return _simulate_network(args, out, bar, progress)
+    if args.connectivity is not None:
+        _usage_error("--connectivity: only for --network cuba or coba")
+    res, sample = simulate(args.neurons or 1_000_000, args.steps, min(args.chunk, args.steps), args.backend,
+                           args.seed, min(args.compare_steps, args.steps), progress)
     bar.close()
     plots.population(sample, res["rate_hz"], out / "raster.png",
                      f"{res['neurons']:,} LIF neurons: the first {sample.shape[1]} over the first "
@@ -150,6 +154,34 @@ def cmd_simulate(args):
     print(f"library ({res['library_path']}): {res['library_neuron_steps_per_s'] / 1e6:,.1f} M neuron-steps/s")
     print(f"plain per-step JAX loop: {res['per_step_loop_neuron_steps_per_s'] / 1e6:,.1f} M neuron-steps/s")
     print(f"speed-up: {res['speedup']:.2f}x over the plain per-step loop")
+    return 0
+
+
+def _simulate_network(args, out, bar, progress):
+    import numpy as np
+
+    from . import plots
+    from .network_run import simulate_network
+
+    try:
+        m, ev, counts = simulate_network(args.network, args.neurons, args.duration, args.dt, args.seed,
+                                         args.connectivity, args.backend, progress)
+    except KeyboardInterrupt:
+        bar.close()
+        print("\ninterrupted; nothing was written", file=sys.stderr)
+        return 130
+    bar.close()
+    np.savez(out / "spikes.npz", i=ev.i.astype(np.int64), t=ev.t)
+    plots.save_json(out / "metrics.json", m)
+    title = f"{m['network'].upper()}: {m['neurons']:,} neurons, {m['synapses']:,} synapses, {m['rate_hz']:.2f} Hz"
+    plots.network_raster(ev.i, ev.t, m["neurons"], out / "raster.png", title)
+    plots.network_rate(counts, m["neurons"], args.dt, out / "rate.png", title)
+    print(f"outputs: {out}")
+    print(f"{m['network']}: {m['neurons']:,} neurons, {m['synapses']:,} synapses, {m['steps']:,} steps of "
+          f"{args.dt * 1e3:g} ms on {m['backend']}")
+    print(f"spikes: {m['spikes']:,} ({m['rate_hz']:.2f} Hz)")
+    print(f"simulation: {m['wall_s']:.3f} s for {m['duration_s']:g} s simulated ({m['realtime_factor']:.3f} s per "
+          f"simulated second), compilation {m['compile_s']:.2f} s")
     return 0
 
 
@@ -179,14 +211,27 @@ def parser():
     t.add_argument("--out", type=Path, default=None, help="output folder (default: runs/train-<time>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_train)
-    s = sub.add_parser("simulate", help="simulate a large ngclearn-style LIF population", formatter_class=fmt)
-    s.add_argument("--neurons", type=_positive("--neurons"), default=1_000_000, help="population size")
-    s.add_argument("--steps", type=_positive("--steps"), default=1000, help="1 ms time steps to simulate")
-    s.add_argument("--chunk", type=_positive("--chunk"), default=100, help="steps per jitted call (fused launch)")
+    s = sub.add_parser("simulate", help="simulate a network (CUBA, COBA) or a large ngclearn-style LIF "
+                       "population", formatter_class=fmt)
+    s.add_argument("--network", default="population", choices=("population", "cuba", "coba"),
+                   help="cuba / coba: the benchmark networks of Brette et al. 2007 (connection probability 80/N); "
+                        "population: unconnected ngclearn cells with Poisson input")
+    s.add_argument("--neurons", type=_positive("--neurons"), default=None,
+                   help="neurons (default: 1000000 for population, 4000 for cuba and coba)")
+    s.add_argument("--duration", type=_positive("--duration", float), default=1.0,
+                   help="simulated seconds (cuba, coba)")
+    s.add_argument("--dt", type=_positive("--dt", float), default=1e-4, help="time step in seconds (cuba, coba)")
+    s.add_argument("--connectivity", type=Path, default=None, metavar="FILE.npz",
+                   help="run this network instead of drawing one (cuba, coba): integer arrays exc_pre, exc_post, "
+                        "inh_pre, inh_post, and v0 (mV); its length is N")
+    s.add_argument("--steps", type=_positive("--steps"), default=1000, help="1 ms time steps to simulate (population)")
+    s.add_argument("--chunk", type=_positive("--chunk"), default=100,
+                   help="steps per jitted call (fused launch; population)")
     s.add_argument("--compare-steps", type=_positive("--compare-steps"), default=100,
-                   help="steps timed for the plain per-step loop")
+                   help="steps timed for the plain per-step loop (population)")
     s.add_argument("--backend", default="auto", choices=backends, help=backend_help)
-    s.add_argument("--seed", type=int, default=0, help="seed of the weights and the Poisson input")
+    s.add_argument("--seed", type=int, default=0, help="seed of the connectivity and initial v, or of the weights "
+                   "and the Poisson input")
     s.add_argument("--out", type=Path, default=None, help="output folder (default: runs/simulate-<time>)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=cmd_simulate)
@@ -220,7 +265,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
-    except ValueError as e:  # bad settings found past argument parsing: a message, not a traceback
+    except (ValueError, OSError) as e:  # bad settings or files found past argument parsing: a message
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -99,3 +99,29 @@ def population(spikes, rate_hz, path, title, dt_ms=1.0):
     bottom.legend(loc="upper right", fontsize="small")
     fig.tight_layout()
     save_fig(fig, path)
+
+
+def network_raster(i, t, n, path, title, max_neurons=500):
+    """Spike events (neuron ``i``, time ``t`` in s) of the first ``max_neurons`` neurons."""
+    plt = _plt()
+    keep = i < max_neurons
+    fig, ax = plt.subplots(figsize=(9.0, 4.0))
+    ax.scatter(np.asarray(t)[keep], np.asarray(i)[keep], s=1.0, c="k", marker="|")
+    ax.set(xlabel="time (s)", ylabel="neuron", ylim=(-0.5, min(n, max_neurons) - 0.5),
+           title=f"{title}\nthe first {min(n, max_neurons)} neurons")
+    fig.tight_layout()
+    save_fig(fig, path)
+
+
+def network_rate(counts, n, dt_s, path, title, bin_s=1e-3):
+    """The population rate, in bins of ``bin_s``."""
+    plt = _plt()
+    per_bin = max(1, int(round(bin_s / dt_s)))
+    c = np.asarray(counts, np.float64)
+    c = c[:len(c) // per_bin * per_bin].reshape(-1, per_bin).sum(1) if len(c) >= per_bin else c
+    rate = c / (n * per_bin * dt_s)
+    fig, ax = plt.subplots(figsize=(9.0, 3.0))
+    ax.plot(np.arange(len(rate)) * per_bin * dt_s, rate, lw=0.8, color="C0")
+    ax.set(xlabel="time (s)", ylabel="population rate (Hz)", title=f"{title}\nin {per_bin * dt_s * 1e3:g} ms bins")
+    fig.tight_layout()
+    save_fig(fig, path)

@@ -39,14 +39,14 @@ jax.tree_util.register_pytree_node(Values, lambda v: (tuple(v.values()), tuple(v
 
 
 # ----------------------------------------------------------------------------- the three parts
-def _bits(neuron, P, S):
+def bits_of(neuron, P, S):
     """The neuron's detached 0/1 values (snnTorch's reset bit), as f32 without a derivative."""
     if neuron.bits is None:
         return Values()
     return Values({k: jax.lax.stop_gradient(jnp.asarray(b).astype(F32)) for k, b in neuron.bits(P, Values(S)).items()})
 
 
-def _charge(neuron, P, S, B, j):
+def charge_of(neuron, P, S, B, j):
     H = Values(neuron.charge(P, Values({**S, **B}), j))
     if neuron.membrane not in H:
         raise ValueError(f"charge: must return the membrane {neuron.membrane!r}; returned {sorted(H)}")
@@ -57,7 +57,7 @@ def threshold_value(neuron, P, H, B):
     return neuron.threshold(P, Values({**H, **B}))
 
 
-def _reset(neuron, P, H, B, s):
+def reset_of(neuron, P, H, B, s):
     HB = Values({**H, **B})
     S = neuron.reset(P, HB, s, neuron.threshold(P, HB))
     S = {k: S[k] for k in neuron.state}
@@ -77,12 +77,12 @@ def surrogate_output(neuron, P, H, B, x):
 
 def forward(neuron, P, S, j, with_surrogate=False):
     """One step: (new state, s, x, bits, charged, [surrogate output])."""
-    B = _bits(neuron, P, S)
-    H = _charge(neuron, P, S, B, j)
+    B = bits_of(neuron, P, S)
+    H = charge_of(neuron, P, S, B, j)
     x = _x(neuron, P, H, B)
     s = fire(x, neuron.fire_on_equal).astype(F32)
     sg = (surrogate_output(neuron, P, H, B, x),) if with_surrogate else ()  # before the reset: fewer live values
-    return (_reset(neuron, P, H, B, s), s, x, B, H, *sg)
+    return (reset_of(neuron, P, H, B, s), s, x, B, H, *sg)
 
 
 # ----------------------------------------------------------------------------- derivatives
@@ -104,13 +104,13 @@ def backward(neuron, learn, P, x, B, Hn, Sp, j, g_S, g_s):
     s = fire(x, neuron.fire_on_equal).astype(F32)
     sg = neuron.surrogate.grad(x)
     H = _linearisation_point(neuron, P, x, B, Hn)
-    _, f_reset = jax.vjp(lambda L, H, s: _reset(neuron, with_(L), H, B, s), L, dict(H), s)
+    _, f_reset = jax.vjp(lambda L, H, s: reset_of(neuron, with_(L), H, B, s), L, dict(H), s)
     gL1, gH1, gs1 = f_reset(dict(g_S))
     g_x = (g_s + gs1) * sg
     _, f_x = jax.vjp(lambda L, H: _x(neuron, with_(L), H, B), L, dict(H))
     gL2, gH2 = f_x(g_x)
     gH = {k: gH1[k] + gH2[k] for k in H}
-    _, f_charge = jax.vjp(lambda L, S, j: dict(_charge(neuron, with_(L), S, B, j)), L, dict(Sp), j)
+    _, f_charge = jax.vjp(lambda L, S, j: dict(charge_of(neuron, with_(L), S, B, j)), L, dict(Sp), j)
     gL3, gS, gj = f_charge({k: gH[k] for k in H})
     return gS, gj, {n: gL1[n] + gL2[n] + gL3[n] for n in learn}
 
@@ -121,10 +121,10 @@ def tangent(neuron, learn, P, x, B, Hn, Sp, j, dS, dj, dL):
     s = fire(x, neuron.fire_on_equal).astype(F32)
     sg = neuron.surrogate.grad(x)
     H = _linearisation_point(neuron, P, x, B, Hn)
-    _, dH = jax.jvp(lambda L, S, j: dict(_charge(neuron, with_(L), S, B, j)), (L, dict(Sp), j), (dL, dict(dS), dj))
+    _, dH = jax.jvp(lambda L, S, j: dict(charge_of(neuron, with_(L), S, B, j)), (L, dict(Sp), j), (dL, dict(dS), dj))
     _, dx = jax.jvp(lambda L, H: _x(neuron, with_(L), H, B), (L, dict(H)), (dL, dH))
     ds = sg * dx
-    _, dS_new = jax.jvp(lambda L, H, s: _reset(neuron, with_(L), H, B, s), (L, dict(H), s), (dL, dH, ds))
+    _, dS_new = jax.jvp(lambda L, H, s: reset_of(neuron, with_(L), H, B, s), (L, dict(H), s), (dL, dH, ds))
     return ds, dS_new
 
 

@@ -3,7 +3,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -98,7 +100,7 @@ def test_every_option_has_help_and_shows_its_default():
             assert len(block.split()) >= 3, f"{cmd} {opt}: no help text"
         own = {"train": "\n  --epochs EPOCHS", "simulate": "\n  --neurons NEURONS", "bench": "\n  --min-time MIN_TIME",
                "inspect": "\n  --max-regression MAX_REGRESSION"}[cmd]
-        default = {"train": "(default: 30)", "simulate": "(default: 1000000)", "bench": "(default: 0.05)",
+        default = {"train": "(default: 30)", "simulate": "(default: 1000000 for population", "bench": "(default: 0.05)",
                    "inspect": "(default: 5%)"}[cmd]
         block = " ".join(r.stdout.split(own, 1)[1].split("\n  --", 1)[0].split())
         assert default in block, f"{cmd} {own}: {block!r}"
@@ -136,3 +138,48 @@ def test_a_missing_extra_is_an_install_hint(command, missing):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert f"needs the cli extra ({missing} is missing): pip install 'surrogate-pallas[cli]'" in r.stderr
+
+
+def test_simulate_a_network_writes_events_metrics_and_figures(tmp_path):
+    r = run("simulate", "--network", "coba", "--neurons", "800", "--duration", "0.05", "--out", str(tmp_path),
+            "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("neurons", "synapses", "steps", "spikes", "rate_hz", "wall_s", "realtime_factor", "compile_s",
+                "backend"):
+        assert key in m, key
+    assert m["neurons"] == 800 and m["steps"] == 500 and m["spikes"] > 0 and m["backend"] == "auto"
+    z = np.load(tmp_path / "spikes.npz")
+    assert len(z["i"]) == m["spikes"] and z["t"].dtype == np.float64 and np.all(np.diff(z["t"]) >= 0)
+    assert np.issubdtype(z["i"].dtype, np.integer) and z["t"].max() < 0.05
+    assert valid_png(tmp_path / "raster.png") and valid_png(tmp_path / "rate.png")
+
+
+def test_simulate_runs_a_given_connectivity_as_brian2_did(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "data" / "brian2" / "coba_4000.npz"
+    r = run("simulate", "--network", "coba", "--connectivity", str(data), "--duration", "0.2", "--out",
+            str(tmp_path), "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    z, ref = np.load(tmp_path / "spikes.npz"), np.load(data)
+    keep = ref["spike_step"] < 2000
+    order = np.lexsort((ref["spike_i"][keep], ref["spike_step"][keep]))
+    np.testing.assert_array_equal(z["i"], ref["spike_i"][keep][order])
+    np.testing.assert_allclose(z["t"], ref["spike_step"][keep][order] * 1e-4)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["simulate", "--network", "hh"], "--network: invalid choice"),
+    (["simulate", "--network", "cuba", "--connectivity", "/nonexistent.npz"], "No such file"),
+    (["simulate", "--network", "cuba", "--dt", "-1"], "--dt must be a positive number"),
+    (["simulate", "--connectivity", "x.npz"], "--connectivity: only for --network cuba or coba"),
+])
+def test_bad_network_flags_are_messages(args, message, tmp_path):
+    r = run(*args, "--out", str(tmp_path), "--quiet")
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_a_connectivity_file_lacking_arrays_is_a_message(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, exc_pre=np.zeros(3, np.int32))
+    r = run("simulate", "--network", "cuba", "--connectivity", str(bad), "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 2 and "lacks ['exc_post', 'inh_pre', 'inh_post', 'v0']" in r.stderr, r.stderr[-2000:]

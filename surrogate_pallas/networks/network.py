@@ -1,0 +1,494 @@
+"""Networks: populations of neurons, projections between them, external inputs and monitors, simulated
+in time-fused chunks with event-driven propagation, checkpointed and resumable.
+
+    net = Network(dt=0.1)                                   # ms
+    net.add_population("P", cuba(), 4000, v=v0)             # any NeuronParams: a preset, a user Neuron
+    net.connect("P", "P", fixed_probability(...), "ge")     # a projection onto P's variable ge
+    sim = net.simulator(seed=0)
+    result = sim.run(1000.0)                                # ms; result.spikes["P"].i, .step, .t
+
+One step, for every population at once (Brian2's schedule): the neurons update and cross threshold;
+external inputs and every projection's spikes add to their target variables (or, for the target
+``"input"``, to the next step's input current); then the neurons reset.  A projection with delays
+writes into a ring buffer of ``max_delay + 1`` steps, read back when the delay has passed.
+
+Spikes are recorded as events (neuron, step), never as a dense ``[T, N]`` array; the event buffer of
+a chunk grows (the chunk is run again from its start, bit for bit the same) when a chunk has more
+spikes than it holds, so no event is lost.  Randomness is keyed by (seed, step), so a run resumed
+from a checkpoint is the run that was never interrupted, spike for spike.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .. import backends
+from ..derivation.steps import Values, bits_of, charge_of, reset_of, threshold_value
+from ..neuron import NeuronParams
+from ..surrogates import fire
+from .connectivity import Connectivity
+from .propagate import add_rows, spike_lists
+
+INPUT = "input"  # a projection's target: the postsynaptic neurons' next input current
+F32 = jnp.float32
+
+
+@dataclasses.dataclass(frozen=True)
+class Population:
+    name: str
+    params: NeuronParams
+    n: int
+    initial: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Projection:
+    pre: str
+    post: str
+    conn: Connectivity
+    target: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PoissonInput:
+    post: str
+    rate_hz: float
+    weight: float
+    target: str
+    n_sources: int
+
+
+def _name(kind, name, have):
+    if not isinstance(name, str) or name not in have:
+        raise ValueError(f"{kind}: no population named {name!r}; the network has {sorted(have)}")
+    return name
+
+
+class Network:
+    """A network under construction; ``simulator(...)`` compiles it.  ``dt`` is in ms."""
+
+    def __init__(self, dt: float = 0.1):
+        dt = float(dt)
+        if not dt > 0 or not math.isfinite(dt):
+            raise ValueError(f"dt: must be a finite time step > 0 ms, got {dt!r}")
+        self.dt = dt
+        self.populations: dict[str, Population] = {}
+        self.projections: list[Projection] = []
+        self.poisson: list[PoissonInput] = []
+        self.currents: dict[str, np.ndarray] = {}
+        self.traces: list[tuple[str, str, np.ndarray]] = []
+
+    # ------------------------------------------------------------------ building
+    def add_population(self, name: str, params: NeuronParams, n: int, **initial) -> str:
+        """``n`` neurons of ``params``; ``initial`` overrides the initial state per field (scalar or [n])."""
+        if not isinstance(name, str) or not name or name in self.populations:
+            raise ValueError(f"name: expected a new, non-empty population name, got {name!r}")
+        if not isinstance(params, NeuronParams):
+            raise TypeError(f"params: expected a NeuronParams (a preset such as networks.cuba()), got "
+                            f"{type(params).__name__}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"n: expected a positive number of neurons, got {n!r}")
+        init = {}
+        for field, value in initial.items():
+            if field not in params.neuron.state:
+                raise ValueError(f"{field}: not a state field of {params.kind}; its fields are "
+                                 f"{params.neuron.state}")
+            a = np.asarray(value, np.float32)
+            if a.shape not in ((), (int(n),)):
+                raise ValueError(f"{field}: expected a scalar or one value per neuron ({n}), got shape {a.shape}")
+            init[field] = np.broadcast_to(a, (int(n),)).copy()
+        self.populations[name] = Population(name, params, int(n), init)
+        return name
+
+    def connect(self, pre: str, post: str, conn: Connectivity, target: str) -> Projection:
+        """Spikes of ``pre`` add their synapses' weights to ``post``'s state variable ``target`` (or to its
+        next input current, ``target="input"``)."""
+        pre = _name("pre", pre, self.populations)
+        post = _name("post", post, self.populations)
+        if not isinstance(conn, Connectivity):
+            raise TypeError(f"conn: expected a Connectivity (networks.connectivity.*), got {type(conn).__name__}")
+        if conn.n_pre != self.populations[pre].n or conn.n_post != self.populations[post].n:
+            raise ValueError(f"conn: connects {conn.n_pre} -> {conn.n_post} neurons, but {pre!r} has "
+                             f"{self.populations[pre].n} and {post!r} {self.populations[post].n}")
+        self._check_target(post, target)
+        proj = Projection(pre, post, conn, target)
+        self.projections.append(proj)
+        return proj
+
+    def _check_target(self, post, target):
+        fields = self.populations[post].params.neuron.state
+        if target != INPUT and target not in fields:
+            raise ValueError(f"target: {post!r} ({self.populations[post].params.kind}) has no variable "
+                             f"{target!r}; expected one of {fields} or {INPUT!r}")
+
+    def add_poisson(self, post: str, rate_hz: float, weight: float, target: str, n_sources: int = 1):
+        """``n_sources`` independent Poisson trains per neuron at ``rate_hz``, each spike adding ``weight``
+        to ``target`` (Brian2's ``PoissonInput``)."""
+        post = _name("post", post, self.populations)
+        self._check_target(post, target)
+        rate_hz, weight = float(rate_hz), float(weight)
+        if not rate_hz >= 0 or not math.isfinite(rate_hz) or rate_hz * self.dt / 1000.0 > 1.0:
+            raise ValueError(f"rate_hz: expected a rate >= 0 with at most one spike per step, got {rate_hz!r}")
+        if isinstance(n_sources, bool) or not isinstance(n_sources, (int, np.integer)) or n_sources <= 0:
+            raise ValueError(f"n_sources: expected a positive whole number, got {n_sources!r}")
+        self.poisson.append(PoissonInput(post, rate_hz, weight, target, int(n_sources)))
+
+    def add_current(self, post: str, amplitude):
+        """A constant input current ``j`` for every step (scalar or one per neuron)."""
+        post = _name("post", post, self.populations)
+        a = np.asarray(amplitude, np.float32)
+        if a.shape not in ((), (self.populations[post].n,)):
+            raise ValueError(f"amplitude: expected a scalar or one value per neuron, got shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError("amplitude: must be finite")
+        self.currents[post] = np.broadcast_to(a, (self.populations[post].n,)) + self.currents.get(post, 0.0)
+
+    def record_state(self, pop: str, var: str, indices) -> None:
+        """Record ``var`` of the neurons ``indices`` of ``pop`` after every step."""
+        pop = _name("pop", pop, self.populations)
+        if var not in self.populations[pop].params.neuron.state:
+            raise ValueError(f"var: {pop!r} has no state variable {var!r}; it has "
+                             f"{self.populations[pop].params.neuron.state}")
+        idx = np.asarray(indices, np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.populations[pop].n):
+            raise ValueError(f"indices: out of range for {pop!r} ({self.populations[pop].n} neurons)")
+        self.traces.append((pop, var, idx.astype(np.int32)))
+
+    def simulator(self, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None,
+                  spikes_listed: int | None = None) -> "Simulator":
+        """Compile the network.  ``spikes_per_pass``: spiking neurons propagated per scatter (default 8);
+        ``spikes_listed``: spiking neurons listed per step in one pass over a population (default: enough
+        for 100 Hz); more are handled by further passes, so neither bounds the spikes a step can have."""
+        return Simulator(self, seed, backend, spikes_per_pass, spikes_listed)
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(p.n for p in self.populations.values())
+
+    @property
+    def n_synapses(self) -> int:
+        return sum(p.conn.n_synapses for p in self.projections)
+
+
+@dataclasses.dataclass
+class SpikeEvents:
+    """A population's spikes: neuron indices ``i`` and step indices ``step`` (ordered by step, then i)."""
+
+    i: np.ndarray
+    step: np.ndarray
+    dt: float
+
+    @property
+    def t(self) -> np.ndarray:
+        """Spike times in seconds (float64)."""
+        return self.step.astype(np.float64) * (self.dt / 1000.0)
+
+
+@dataclasses.dataclass
+class Result:
+    spikes: dict          # population -> SpikeEvents
+    counts: dict          # population -> spikes per step [steps] (the population rate)
+    traces: list          # (population, variable, indices, values [steps, len(indices)])
+    steps: int
+    dt: float
+    sizes: dict           # population -> neurons
+
+    def rate_hz(self, pop: str) -> float:
+        """The population's mean firing rate over the run."""
+        n = len(self.spikes[pop].i)
+        return n / (self.sizes[pop] * self.steps * self.dt / 1000.0) if self.steps else 0.0
+
+
+def _atomic_savez(path: Path, **arrays):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Simulator:
+    """A compiled network with its state, clock and records.  ``run`` advances it; ``save`` and
+    ``restore`` checkpoint it (state, step, seed and everything recorded)."""
+
+    def __init__(self, net: Network, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None,
+                 spikes_listed: int | None = None):
+        if not net.populations:
+            raise ValueError("net: the network has no population")
+        backends.check(backend)
+        if backend not in ("auto", "xla"):
+            raise ValueError(f"backend: the network step runs on the jnp path ('auto' or 'xla'); the fused network "
+                             f"kernels for {backend!r} are not built yet")
+        self.net, self.seed, self.backend = net, int(seed), backend
+        for name, v in (("spikes_per_pass", spikes_per_pass), ("spikes_listed", spikes_listed)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0):
+                raise ValueError(f"{name}: expected a positive whole number, got {v!r}")
+        self.K = int(spikes_per_pass or 8)
+        self.M = {p.name: int(spikes_listed or max(self.K, math.ceil(p.n * 100.0 * net.dt / 1000.0)))
+                  for p in net.populations.values()}
+        self.pops = list(net.populations.values())
+        self._consts = self._constants()
+        self.step = 0
+        self.state = self._initial_state()
+        self._events = {p.name: [] for p in self.pops}
+        self._counts = {p.name: [] for p in self.pops}
+        self._trace_rows = [[] for _ in net.traces]
+        self._capacity = {}
+        self._compiled = {}
+        self.compile_s = 0.0
+        self.wall_s = 0.0
+
+    # ------------------------------------------------------------------ state
+    def _initial_state(self):
+        state = {}
+        for p in self.pops:
+            init = p.params.init_state((p.n,))
+            fields = {f: jnp.asarray(p.initial.get(f, init.field(f)), F32) for f in p.params.neuron.state}
+            state[p.name] = fields
+        rings = {k: jnp.zeros((proj.conn.max_delay + 1, proj.conn.n_post), F32)
+                 for k, proj in enumerate(self.net.projections) if proj.conn.max_delay > 0}
+        inputs = {p.name: jnp.zeros((p.n,), F32) for p in self.pops}
+        return dict(neurons=state, rings=rings, inputs=inputs)
+
+    def _constants(self):
+        out = []
+        for proj in self.net.projections:
+            c = proj.conn
+            w = jnp.asarray(c.weights, F32) if np.ndim(c.weights) else float(c.weights)
+            d = jnp.asarray(c.delays, jnp.int32) if np.ndim(c.delays) else int(c.delays)
+            out.append((jnp.asarray(c.targets), w, d))
+        return out
+
+    # ------------------------------------------------------------------ one step
+    def _values(self, p, t):
+        values = dict(p.params.step_values())
+        if p.params.is_cell:
+            values["t0"] = 0.0
+        P = Values({k: v if isinstance(v, float) else jnp.broadcast_to(jnp.asarray(v, F32), (p.n,))
+                    for k, v in values.items()})
+        P["step"] = t.astype(F32)
+        return P
+
+    def _step(self, carry, t, capacity):
+        state, ev, ptr = carry
+        neurons, rings, inputs = state["neurons"], dict(state["rings"]), state["inputs"]
+        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), t)
+        parts, H_all, nxt = {}, {}, {p.name: jnp.zeros((p.n,), F32) for p in self.pops}
+        for p in self.pops:
+            neuron = p.params.neuron
+            P = self._values(p, t)
+            S = Values(neurons[p.name])
+            j = inputs[p.name] + (jnp.asarray(self.net.currents[p.name]) if p.name in self.net.currents else 0.0)
+            B = bits_of(neuron, P, S)
+            H = dict(charge_of(neuron, P, S, B, j))
+            thr = threshold_value(neuron, P, Values(H), B)
+            fired = fire(H[neuron.membrane] - thr, neuron.fire_on_equal)
+            parts[p.name] = (P, B, fired)
+            H_all[p.name] = H
+        for k, src in enumerate(self.net.poisson):
+            p = self.net.populations[src.post]
+            prob = src.rate_hz * self.net.dt / 1000.0
+            u = jax.random.uniform(jax.random.fold_in(key, k), (src.n_sources, p.n))
+            add = jnp.sum(u < prob, axis=0, dtype=jnp.int32).astype(F32) * src.weight
+            if src.target == INPUT:
+                nxt[src.post] = nxt[src.post] + add
+            else:
+                H_all[src.post][src.target] = H_all[src.post][src.target] + add
+        ev, ptr = dict(ev), dict(ptr)
+        for p in self.pops:
+            fired = parts[p.name][2]
+            outgoing = [(k, proj) for k, proj in enumerate(self.net.projections) if proj.pre == p.name]
+
+            def body(idx, n_valid, c, p=p, outgoing=outgoing):
+                (ev_i, ev_t, at), H_t, rings_t, nxt_t = c
+                start = jnp.minimum(at, capacity - self.K)
+                ev_i = lax.dynamic_update_slice(ev_i, idx, (start,))
+                ev_t = lax.dynamic_update_slice(ev_t, jnp.full((self.K,), t, jnp.int32), (start,))
+                H_t, rings_t, nxt_t = dict(H_t), dict(rings_t), dict(nxt_t)
+                for k, proj in outgoing:
+                    targets, w, d = self._consts[k]
+                    if k in rings_t:
+                        L = rings_t[k].shape[0]
+                        slot = (t + (d[idx] if jnp.ndim(d) else d)) % L  # [K, fan-out] or one slot
+                        rings_t[k] = add_rows(rings_t[k], idx, targets, w, slot=slot)
+                    elif proj.target == INPUT:
+                        nxt_t[proj.post] = add_rows(nxt_t[proj.post], idx, targets, w)
+                    else:
+                        key_ = (proj.post, proj.target)
+                        H_t[key_] = add_rows(H_t[key_], idx, targets, w)
+                return (ev_i, ev_t, at + n_valid), H_t, rings_t, nxt_t
+
+            targets_of = {(proj.post, proj.target): H_all[proj.post][proj.target]
+                          for _, proj in outgoing if proj.target != INPUT}
+            c = ((ev[p.name][0], ev[p.name][1], ptr[p.name]), targets_of, rings, nxt)
+            (ei, et, at), targets_of, rings, nxt = spike_lists(fired, self.K, body, c, self.M[p.name])
+            ev[p.name], ptr[p.name] = (ei, et), at
+            for (post, var), arr in targets_of.items():
+                H_all[post][var] = arr
+        for k, proj in enumerate(self.net.projections):
+            if k in rings:
+                L = rings[k].shape[0]
+                row = rings[k][t % L]
+                if proj.target == INPUT:
+                    nxt[proj.post] = nxt[proj.post] + row
+                else:
+                    H_all[proj.post][proj.target] = H_all[proj.post][proj.target] + row
+                rings[k] = rings[k].at[t % L].set(0.0)
+        new_neurons, counts = {}, {}
+        for p in self.pops:
+            P, B, fired = parts[p.name]
+            s = fired.astype(F32)
+            S_new = reset_of(p.params.neuron, P, Values(H_all[p.name]), B, s)
+            new_neurons[p.name] = {f: S_new[f].astype(F32) for f in p.params.neuron.state}
+            counts[p.name] = jnp.sum(fired, dtype=jnp.int32)
+        traces = tuple(new_neurons[pop][var][jnp.asarray(idx)] for pop, var, idx in self.net.traces)
+        new_state = dict(neurons=new_neurons, rings=rings, inputs=nxt)
+        return (new_state, ev, ptr), (counts, traces)
+
+    def _chunk_fn(self, n_steps, capacity):
+        """The compiled chunk of ``n_steps`` steps with an event buffer of ``capacity`` per population
+        (compiled ahead of time, once per shape; the time it takes is ``compile_s``)."""
+        key = (n_steps, capacity)
+        if key not in self._compiled:
+            def chunk(state, t0):
+                ev = {p.name: (jnp.full((capacity,), p.n, jnp.int32), jnp.zeros((capacity,), jnp.int32))
+                      for p in self.pops}
+                ptr = {p.name: jnp.int32(0) for p in self.pops}
+                ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
+                (state, ev, ptr), outs = lax.scan(lambda c, t: self._step(c, t, capacity), (state, ev, ptr), ts)
+                return state, ev, ptr, outs
+            t = time.perf_counter()
+            self._compiled[key] = jax.jit(chunk).lower(self.state, jnp.int32(self.step)).compile()
+            self.compile_s += time.perf_counter() - t
+        return self._compiled[key]
+
+    # ------------------------------------------------------------------ running
+    def run(self, duration_ms: float | None = None, *, steps: int | None = None, chunk: int = 1000,
+            progress=None, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1) -> Result:
+        """Advance by ``duration_ms`` (or ``steps``) in chunks of ``chunk`` steps.  ``progress(done, total)``
+        is called after every chunk.  With ``checkpoint``, the state and every record are saved there
+        after every ``checkpoint_every`` chunks, and when the run is interrupted (Ctrl-C, an error)."""
+        if (duration_ms is None) == (steps is None):
+            raise ValueError("run: give exactly one of duration_ms and steps")
+        if steps is None:
+            duration_ms = float(duration_ms)
+            if not duration_ms >= 0 or not math.isfinite(duration_ms):
+                raise ValueError(f"duration_ms: expected a finite duration >= 0, got {duration_ms!r}")
+            steps = int(round(duration_ms / self.net.dt))
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"steps: expected a whole number >= 0, got {steps!r}")
+        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk <= 0:
+            raise ValueError(f"chunk: expected a positive number of steps, got {chunk!r}")
+        done, since_save = 0, 0
+        try:
+            while done < steps:
+                n = int(min(chunk, steps - done))
+                self._advance(n)
+                done += n
+                since_save += 1
+                if checkpoint is not None and since_save >= checkpoint_every:
+                    self.save(checkpoint)
+                    since_save = 0
+                if progress:
+                    progress(done, steps)
+        except BaseException:
+            if checkpoint is not None:
+                self.save(checkpoint)  # every completed chunk is kept
+            raise
+        if checkpoint is not None and since_save:
+            self.save(checkpoint)
+        return self.result()
+
+    def _advance(self, n):
+        guess = {p.name: self._capacity.get(p.name, 4 * self.K + n * max(1, p.n // 50)) for p in self.pops}
+        capacity = max(guess.values()) + self.K
+        while True:
+            fn = self._chunk_fn(n, capacity)
+            t = time.perf_counter()
+            state, ev, ptr, (counts, traces) = fn(self.state, jnp.int32(self.step))
+            jax.block_until_ready(ptr)
+            self.wall_s += time.perf_counter() - t
+            need = max(int(v) for v in ptr.values())
+            if need + self.K <= capacity:
+                break
+            capacity = 2 * (need + self.K)  # more spikes than the buffer holds: run the chunk again, larger
+        for p in self.pops:
+            k = int(ptr[p.name])
+            self._events[p.name].append((np.asarray(ev[p.name][0][:k]), np.asarray(ev[p.name][1][:k])))
+            self._counts[p.name].append(np.asarray(counts[p.name]))
+            self._capacity[p.name] = max(self._capacity.get(p.name, 0), 2 * k + self.K)
+        for rows, tr in zip(self._trace_rows, traces):
+            rows.append(np.asarray(tr))
+        self.state = state
+        self.step += n
+
+    def result(self) -> Result:
+        spikes, counts = {}, {}
+        for p in self.pops:
+            evs = self._events[p.name]
+            i = np.concatenate([e[0] for e in evs]) if evs else np.zeros(0, np.int32)
+            st = np.concatenate([e[1] for e in evs]) if evs else np.zeros(0, np.int32)
+            spikes[p.name] = SpikeEvents(i.astype(np.int32), st.astype(np.int32), self.net.dt)
+            counts[p.name] = np.concatenate(self._counts[p.name]) if self._counts[p.name] else np.zeros(0, np.int32)
+        traces = [(pop, var, idx, np.concatenate(rows) if rows else np.zeros((0, len(idx)), np.float32))
+                  for (pop, var, idx), rows in zip(self.net.traces, self._trace_rows)]
+        return Result(spikes, counts, traces, self.step, self.net.dt, {p.name: p.n for p in self.pops})
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path) -> None:
+        """Write the state, the clock, the seed and every record so far to ``path`` (atomically: an
+        interrupted save leaves the previous checkpoint)."""
+        r = self.result()
+        arrays = dict(meta=np.asarray(json.dumps(dict(step=self.step, seed=self.seed, dt=self.net.dt,
+                                                      populations=[p.name for p in self.pops],
+                                                      n=[p.n for p in self.pops]))))
+        for p in self.pops:
+            for f, a in self.state["neurons"][p.name].items():
+                arrays[f"state/{p.name}/{f}"] = np.asarray(a)
+            arrays[f"input/{p.name}"] = np.asarray(self.state["inputs"][p.name])
+            arrays[f"spikes/{p.name}/i"] = r.spikes[p.name].i
+            arrays[f"spikes/{p.name}/step"] = r.spikes[p.name].step
+            arrays[f"counts/{p.name}"] = r.counts[p.name]
+        for k, ring in self.state["rings"].items():
+            arrays[f"ring/{k}"] = np.asarray(ring)
+        for k, (_, _, _, values) in enumerate(r.traces):
+            arrays[f"trace/{k}"] = values
+        _atomic_savez(Path(path), **arrays)
+
+    def restore(self, path) -> "Simulator":
+        """Continue from a checkpoint written by ``save`` for this network."""
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            names = [p.name for p in self.pops]
+            if meta["populations"] != names or meta["n"] != [p.n for p in self.pops] or meta["dt"] != self.net.dt:
+                raise ValueError(f"path: the checkpoint {path} is of another network (populations "
+                                 f"{meta['populations']} of {meta['n']} neurons, dt {meta['dt']} ms)")
+            if meta["seed"] != self.seed:
+                raise ValueError(f"seed: the checkpoint was written with seed {meta['seed']}, this simulator has "
+                                 f"{self.seed}; a resumed run must keep its seed")
+            self.step = int(meta["step"])
+            neurons = {p.name: {f: jnp.asarray(z[f"state/{p.name}/{f}"]) for f in p.params.neuron.state}
+                       for p in self.pops}
+            inputs = {p.name: jnp.asarray(z[f"input/{p.name}"]) for p in self.pops}
+            rings = {k: jnp.asarray(z[f"ring/{k}"]) for k in self.state["rings"]}
+            self.state = dict(neurons=neurons, rings=rings, inputs=inputs)
+            self._events = {p.name: [(z[f"spikes/{p.name}/i"], z[f"spikes/{p.name}/step"])] for p in self.pops}
+            self._counts = {p.name: [z[f"counts/{p.name}"]] for p in self.pops}
+            self._trace_rows = [[z[f"trace/{k}"]] for k in range(len(self.net.traces))]
+        return self

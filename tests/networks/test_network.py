@@ -1,0 +1,191 @@
+"""Networks: event-driven propagation against a dense transcription, bursts, delays, every kind of
+population, checkpoints that resume spike for spike, and clear errors."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import surrogate_pallas as sp
+from surrogate_pallas import networks as nw
+from surrogate_pallas.derivation.steps import Values, bits_of, charge_of, reset_of, threshold_value
+from surrogate_pallas.networks.propagate import add_rows, dense_oracle, spike_lists
+from surrogate_pallas.surrogates import fire
+
+# a relay: fires whenever its input current exceeds 0.5, holds nothing
+RELAY = sp.Neuron("relay", state=("v",), params=(), charge=lambda p, s, j: {"v": j + 0.0 * s.v},
+                  threshold=lambda p, h: 0.5, reset=lambda p, h, s, thr: {"v": h.v * 0.0},
+                  surrogate="fast_sigmoid")
+
+
+@pytest.mark.parametrize("K,M,p", [(8, 8, 0.02), (4, 16, 0.3), (3, 5, 1.0), (16, 64, 0.0)])
+def test_spike_lists_propagate_every_spike_like_the_dense_product(K, M, p):
+    """Few spikes, more than one list, more than the listed ones (a burst: p = 1, all fire): every spike
+    reaches its targets, as ``spikes @ W`` says."""
+    rng = np.random.default_rng(0)
+    conn = nw.fixed_probability(37, 23, 0.3, seed=0, weight=lambda r, m: r.integers(1, 8, m) * 0.25)
+    fired = jnp.asarray(rng.random(37) < p)
+
+    def body(idx, n_valid, acc):
+        return add_rows(acc, idx, jnp.asarray(conn.targets), jnp.asarray(conn.weights))
+
+    got = jax.jit(lambda f: spike_lists(f, K, body, jnp.zeros(23), M))(fired)
+    np.testing.assert_array_equal(got, dense_oracle(fired, jnp.asarray(conn.dense())))
+
+
+def _dense_run(net, steps):
+    """The oracle: the same populations stepped in plain jnp, each projection a dense matrix product."""
+    pops = list(net.populations.values())
+    S = {p.name: {f: jnp.asarray(p.initial.get(f, p.params.init_state((p.n,)).field(f)), jnp.float32)
+                  for f in p.params.neuron.state} for p in pops}
+    Ws = [(pr, jnp.asarray(pr.conn.dense())) for pr in net.projections]
+    spikes = {p.name: [] for p in pops}
+    for t in range(steps):
+        parts = {}
+        for p in pops:
+            P = Values({k: v for k, v in p.params.step_values().items()}, step=jnp.float32(t))
+            B = bits_of(p.params.neuron, P, Values(S[p.name]))
+            H = dict(charge_of(p.params.neuron, P, Values(S[p.name]), B, jnp.float32(0.0)))
+            thr = threshold_value(p.params.neuron, P, Values(H), B)
+            parts[p.name] = (P, B, H, fire(H[p.params.neuron.membrane] - thr, p.params.neuron.fire_on_equal))
+        for pr, W in Ws:
+            H = parts[pr.post][2]
+            H[pr.target] = H[pr.target] + dense_oracle(parts[pr.pre][3], W)
+        for p in pops:
+            P, B, H, f = parts[p.name]
+            S[p.name] = {k: jnp.asarray(v, jnp.float32) for k, v in
+                         reset_of(p.params.neuron, P, Values(H), B, f.astype(jnp.float32)).items()}
+            spikes[p.name].append(np.asarray(f))
+    return {k: np.array(v) for k, v in spikes.items()}
+
+
+def test_a_network_equals_its_dense_transcription_spike_for_spike():
+    """Two populations (CUBA onto COBA and back), dyadic weights (their sums are exact in any order)."""
+    net = nw.Network(dt=0.1)
+    rng = np.random.default_rng(5)
+    net.add_population("A", nw.cuba(), 120, u=nw.models.cuba_u(rng.uniform(-60, -49.5, 120)))
+    net.add_population("B", nw.coba(), 80, v=rng.uniform(-60, -50.5, 80))
+    net.connect("A", "A", nw.fixed_probability(120, 120, 0.1, seed=1, weight=0.75), "ge")
+    net.connect("A", "B", nw.fixed_probability(120, 80, 0.1, seed=2, weight=0.125), "ge")
+    net.connect("B", "A", nw.fixed_probability(80, 120, 0.1, seed=3, weight=-2.5), "gi")
+    net.connect("B", "B", nw.fixed_in_degree(80, 80, 4, seed=4, weight=1.5), "gi")
+    steps = 800
+    r = net.simulator(spikes_per_pass=4, spikes_listed=8).run(steps=steps, chunk=300)
+    want = _dense_run(net, steps)
+    for name in ("A", "B"):
+        dense = np.zeros((steps, net.populations[name].n), bool)
+        dense[r.spikes[name].step, r.spikes[name].i] = True
+        assert len(r.spikes[name].i) == dense.sum() > 20
+        np.testing.assert_array_equal(dense, want[name], err_msg=name)
+        np.testing.assert_array_equal(r.counts[name], want[name].sum(1))
+
+
+def test_a_burst_in_which_every_neuron_fires_loses_no_spike():
+    """Every relay fires every step; the spike lists hold 8 and the event buffer starts small: the
+    extra passes and a larger buffer record all of them, and every spike is propagated."""
+    n, steps = 300, 40
+    net = nw.Network(dt=1.0)
+    net.add_population("R", RELAY.with_params(), n)
+    net.add_population("C", RELAY.with_params(), n)
+    net.add_current("R", 1.0)
+    net.connect("R", "C", nw.one_to_one(n, weight=1.0), "input")
+    r = net.simulator(spikes_per_pass=8, spikes_listed=16).run(steps=steps, chunk=steps)
+    assert len(r.spikes["R"].i) == n * steps and np.all(r.counts["R"] == n)
+    assert np.all(r.counts["C"][1:] == n) and r.counts["C"][0] == 0  # one step later, every one
+    ev = r.spikes["R"]
+    assert np.array_equal(np.sort(ev.i[ev.step == 7]), np.arange(n))
+
+
+def test_delays_arrive_that_many_steps_later():
+    net = nw.Network(dt=1.0)
+    net.add_population("R", RELAY.with_params(), 3)
+    net.add_population("C", RELAY.with_params(), 3)
+    r_spikes = np.zeros(3)
+    net.add_current("R", np.array([1.0, 0.0, 1.0]))
+    net.connect("R", "C", nw.from_edges([0, 2], [0, 2], weight=1.0, delay=[2, 5], n_pre=3, n_post=3), "input")
+    r = net.simulator().run(steps=12, chunk=5)
+    first = {i: int(r.spikes["C"].step[r.spikes["C"].i == i].min()) for i in (0, 2)}
+    # a spike at step t with delay d reaches the input current of step t + d + 1
+    assert first == {0: 3, 2: 6} and 1 not in r.spikes["C"].i and r_spikes.sum() == 0
+
+
+def test_ngclearn_cells_and_user_neurons_are_populations_too():
+    """A population under a constant current is lif_sequence of that current, spike for spike."""
+    for params, j in ((sp.presets.ngclearn(tau_m=10.0, refract_time=2.0), 30.0),
+                      (sp.presets.snntorch_leaky(beta=0.9), 0.35)):
+        net = nw.Network(dt=1.0)
+        net.add_population("P", params, 64)
+        net.add_current("P", j * np.linspace(0.5, 1.5, 64))
+        r = net.simulator().run(steps=50, chunk=20)
+        _, out = sp.lif_sequence(jnp.broadcast_to(j * jnp.linspace(0.5, 1.5, 64), (50, 64)), params.init_state(64),
+                                 params, backend="xla")
+        dense = np.zeros((50, 64), bool)
+        dense[r.spikes["P"].step, r.spikes["P"].i] = True
+        assert dense.sum() > 20
+        np.testing.assert_array_equal(dense, np.asarray(out.s) > 0, err_msg=params.kind)
+
+
+def _cuba(n=400, seed=0):
+    net = nw.benchmark.build("cuba", n, seed)
+    net.record_state("P", "u", [0, 5, 9])
+    return net
+
+
+def test_a_resumed_run_is_the_run_that_was_never_interrupted(tmp_path):
+    whole = _cuba().simulator(seed=3)
+    want = whole.run(steps=600, chunk=200)
+    ck = tmp_path / "run.npz"
+
+    def stop_after_two(done, total):
+        if done >= 400:
+            raise KeyboardInterrupt
+
+    first = _cuba().simulator(seed=3)
+    with pytest.raises(KeyboardInterrupt):
+        first.run(steps=600, chunk=200, progress=stop_after_two, checkpoint=ck)
+    saved = np.load(ck)
+    assert len(saved["spikes/P/i"]) == np.sum(want.spikes["P"].step < 400) > 0  # nothing recorded was lost
+    resumed = _cuba().simulator(seed=3).restore(ck)
+    assert resumed.step == 400
+    got = resumed.run(steps=200, chunk=100)
+    for a, b in ((got.spikes["P"].i, want.spikes["P"].i), (got.spikes["P"].step, want.spikes["P"].step),
+                 (got.counts["P"], want.counts["P"]), (got.traces[0][3], want.traces[0][3])):
+        np.testing.assert_array_equal(a, b)
+    for f in ("u", "ge", "gi", "ref"):
+        np.testing.assert_array_equal(resumed.state["neurons"]["P"][f], whole.state["neurons"]["P"][f])
+    with pytest.raises(ValueError, match="seed: the checkpoint was written with seed 3"):
+        _cuba().simulator(seed=4).restore(ck)
+    with pytest.raises(ValueError, match="path: the checkpoint .* is of another network"):
+        _cuba(n=300).simulator(seed=3).restore(ck)
+
+
+def test_poisson_input_drives_a_population_at_its_rate():
+    net = nw.Network(dt=0.1)
+    net.add_population("R", RELAY.with_params(), 2000)
+    net.add_poisson("R", rate_hz=50.0, weight=1.0, target="input")
+    r = net.simulator(seed=1).run(1000.0)
+    assert abs(r.rate_hz("R") - 50.0) < 2.0
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda net: net.connect("P", "Q", nw.one_to_one(10), "ge"), "post: no population named 'Q'"),
+    (lambda net: net.connect("P", "P", nw.one_to_one(10), "gx"), "target: 'P' .* has no variable 'gx'"),
+    (lambda net: net.connect("P", "P", nw.one_to_one(9), "ge"), "conn: connects 9 -> 9 neurons"),
+    (lambda net: net.add_population("P", nw.cuba(), 5), "name: expected a new"),
+    (lambda net: net.add_population("Q", nw.cuba(), 5, w=1.0), "w: not a state field of cuba"),
+    (lambda net: net.add_population("Q", nw.cuba(), 5, u=np.zeros(4)), r"u: expected a scalar or one value per"),
+    (lambda net: net.add_population("Q", nw.cuba(), 0), "n: expected a positive number of neurons"),
+    (lambda net: net.add_poisson("P", -1.0, 1.0, "ge"), "rate_hz: expected a rate >= 0"),
+    (lambda net: net.record_state("P", "u", [10]), "indices: out of range"),
+    (lambda net: net.simulator(backend="pallas"), "backend: the network step runs on the jnp path"),
+    (lambda net: net.simulator(spikes_per_pass=0), "spikes_per_pass: expected a positive whole number"),
+    (lambda net: net.simulator().run(-1.0), "duration_ms: expected a finite duration >= 0"),
+    (lambda net: nw.Network(dt=0.0), "dt: must be a finite time step > 0 ms"),
+    (lambda net: nw.cuba(tau_m=-1.0), "tau_m: must be a finite time > 0 ms"),
+    (lambda net: nw.coba(method="exact"), "method: COBA integrates with 'euler' only"),
+    (lambda net: nw.cuba(refractory=-2.0), "refractory: must be a finite time >= 0 ms"),
+])
+def test_bad_network_input_names_the_argument(call, message):
+    net = nw.Network(dt=0.1)
+    net.add_population("P", nw.cuba(), 10)
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(net)
