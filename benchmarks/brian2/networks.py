@@ -57,7 +57,10 @@ def build(kind, n, seed, v0=None, exc=None, inh=None):
         Ce.connect(i=np.asarray(exc[0]), j=np.asarray(exc[1]))
         Ci.connect(i=np.asarray(inh[0]), j=np.asarray(inh[1]))
     mon = SpikeMonitor(P)
-    v_start = np.asarray(P.v[:] / mV, np.float64).copy()
+    try:
+        v_start = np.asarray(P.v[:] / mV, np.float64).copy()
+    except NotImplementedError:  # C++ standalone: no values before the run
+        v_start = None
     net = Network(P, Ce, Ci, mon)
     return net, dict(P=P, Ce=Ce, Ci=Ci, mon=mon, v0=v_start)
 

@@ -189,24 +189,25 @@ def _distinct_rows(rng, rows, k, n):
         out[bad] = rng.integers(0, n, size=(len(bad), k))
 
 
-def fixed_in_degree(n_pre: int, n_post: int, k: int, *, seed: int, weight=1.0, delay=0) -> Connectivity:
-    """Every postsynaptic neuron gets exactly ``k`` distinct presynaptic partners."""
+def _fixed_degree(n_pre, n_post, k, seed, weight, delay, incoming):
     n_pre, n_post, k = _count("n_pre", n_pre), _count("n_post", n_post), _count("k", k)
     rng = _rng(seed)
-    pre = _distinct_rows(rng, n_post, k, n_pre).ravel()
-    post = np.repeat(np.arange(n_post), k)
+    rows, others = (n_post, n_pre) if incoming else (n_pre, n_post)
+    partners = _distinct_rows(rng, rows, k, others).ravel()
+    own = np.repeat(np.arange(rows), k)
+    pre, post = (partners, own) if incoming else (own, partners)
     m = len(pre)
     return from_edges(pre, post, _drawn(weight, m, rng), _drawn(delay, m, rng), n_pre=n_pre, n_post=n_post)
+
+
+def fixed_in_degree(n_pre: int, n_post: int, k: int, *, seed: int, weight=1.0, delay=0) -> Connectivity:
+    """Every postsynaptic neuron gets exactly ``k`` distinct presynaptic partners."""
+    return _fixed_degree(n_pre, n_post, k, seed, weight, delay, incoming=True)
 
 
 def fixed_out_degree(n_pre: int, n_post: int, k: int, *, seed: int, weight=1.0, delay=0) -> Connectivity:
     """Every presynaptic neuron projects to exactly ``k`` distinct targets."""
-    n_pre, n_post, k = _count("n_pre", n_pre), _count("n_post", n_post), _count("k", k)
-    rng = _rng(seed)
-    post = _distinct_rows(rng, n_pre, k, n_post).ravel()
-    pre = np.repeat(np.arange(n_pre), k)
-    m = len(pre)
-    return from_edges(pre, post, _drawn(weight, m, rng), _drawn(delay, m, rng), n_pre=n_pre, n_post=n_post)
+    return _fixed_degree(n_pre, n_post, k, seed, weight, delay, incoming=False)
 
 
 def one_to_one(n: int, *, weight=1.0, delay=0) -> Connectivity:

@@ -166,9 +166,10 @@ class Network:
 
     def simulator(self, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None,
                   spikes_listed: int | None = None) -> "Simulator":
-        """Compile the network.  ``spikes_per_pass``: spiking neurons propagated per scatter (default 8);
-        ``spikes_listed``: spiking neurons listed per step in one pass over a population (default: enough
-        for 100 Hz); more are handled by further passes, so neither bounds the spikes a step can have."""
+        """Compile the network.  ``spikes_listed``: spiking neurons listed per step in one pass over a
+        population (default: enough for all of it firing at 100 Hz); ``spikes_per_pass``: listed neurons
+        propagated per scatter (default: a quarter of those, 8 to 256).  More spikes take more passes, so
+        neither bounds the spikes a step can have."""
         return Simulator(self, seed, backend, spikes_per_pass, spikes_listed)
 
     @property
@@ -239,9 +240,11 @@ class Simulator:
         for name, v in (("spikes_per_pass", spikes_per_pass), ("spikes_listed", spikes_listed)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0):
                 raise ValueError(f"{name}: expected a positive whole number, got {v!r}")
-        self.K = int(spikes_per_pass or 8)
-        self.M = {p.name: int(spikes_listed or max(self.K, math.ceil(p.n * 100.0 * net.dt / 1000.0)))
+        # listed per step: enough for every neuron firing at 100 Hz; propagated per pass: a quarter of that
+        self.M = {p.name: int(spikes_listed or max(8, math.ceil(p.n * 100.0 * net.dt / 1000.0)))
                   for p in net.populations.values()}
+        self.K = int(spikes_per_pass or min(256, max(8, max(self.M.values()) // 4)))
+        self.M = {k: max(m, self.K) for k, m in self.M.items()}
         self.pops = list(net.populations.values())
         self._consts = self._constants()
         self.step = 0
@@ -285,16 +288,22 @@ class Simulator:
         P["step"] = t.astype(F32)
         return P
 
-    def _step(self, carry, t, capacity):
+    def _step(self, carry, t, capacity, consts):
         state, ev, ptr = carry
         neurons, rings, inputs = state["neurons"], dict(state["rings"]), state["inputs"]
-        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), t)
-        parts, H_all, nxt = {}, {}, {p.name: jnp.zeros((p.n,), F32) for p in self.pops}
+        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), t) if self.net.poisson else None
+        # the next step's input current: kept only where something targets it (an op less per step)
+        fed = {pr.post for pr in self.net.projections if pr.target == INPUT} | \
+            {src.post for src in self.net.poisson if src.target == INPUT}
+        parts, H_all = {}, {}
+        nxt = {p.name: jnp.zeros((p.n,), F32) if p.name in fed else inputs[p.name] for p in self.pops}
         for p in self.pops:
             neuron = p.params.neuron
             P = self._values(p, t)
             S = Values(neurons[p.name])
-            j = inputs[p.name] + (jnp.asarray(self.net.currents[p.name]) if p.name in self.net.currents else 0.0)
+            j = inputs[p.name] if p.name in fed else jnp.float32(0.0)
+            if p.name in self.net.currents:
+                j = j + jnp.asarray(self.net.currents[p.name])
             B = bits_of(neuron, P, S)
             H = dict(charge_of(neuron, P, S, B, j))
             thr = threshold_value(neuron, P, Values(H), B)
@@ -316,13 +325,12 @@ class Simulator:
             outgoing = [(k, proj) for k, proj in enumerate(self.net.projections) if proj.pre == p.name]
 
             def body(idx, n_valid, c, p=p, outgoing=outgoing):
-                (ev_i, ev_t, at), H_t, rings_t, nxt_t = c
+                (ev_i, at), H_t, rings_t, nxt_t = c
                 start = jnp.minimum(at, capacity - self.K)
                 ev_i = lax.dynamic_update_slice(ev_i, idx, (start,))
-                ev_t = lax.dynamic_update_slice(ev_t, jnp.full((self.K,), t, jnp.int32), (start,))
                 H_t, rings_t, nxt_t = dict(H_t), dict(rings_t), dict(nxt_t)
                 for k, proj in outgoing:
-                    targets, w, d = self._consts[k]
+                    targets, w, d = consts[k]
                     if k in rings_t:
                         L = rings_t[k].shape[0]
                         slot = (t + (d[idx] if jnp.ndim(d) else d)) % L  # [K, fan-out] or one slot
@@ -332,13 +340,13 @@ class Simulator:
                     else:
                         key_ = (proj.post, proj.target)
                         H_t[key_] = add_rows(H_t[key_], idx, targets, w)
-                return (ev_i, ev_t, at + n_valid), H_t, rings_t, nxt_t
+                return (ev_i, at + n_valid), H_t, rings_t, nxt_t
 
             targets_of = {(proj.post, proj.target): H_all[proj.post][proj.target]
                           for _, proj in outgoing if proj.target != INPUT}
-            c = ((ev[p.name][0], ev[p.name][1], ptr[p.name]), targets_of, rings, nxt)
-            (ei, et, at), targets_of, rings, nxt = spike_lists(fired, self.K, body, c, self.M[p.name])
-            ev[p.name], ptr[p.name] = (ei, et), at
+            c = ((ev[p.name], ptr[p.name]), targets_of, rings, nxt)
+            (ei, at), targets_of, rings, nxt = spike_lists(fired, self.K, body, c, self.M[p.name])
+            ev[p.name], ptr[p.name] = ei, at
             for (post, var), arr in targets_of.items():
                 H_all[post][var] = arr
         for k, proj in enumerate(self.net.projections):
@@ -366,15 +374,15 @@ class Simulator:
         (compiled ahead of time, once per shape; the time it takes is ``compile_s``)."""
         key = (n_steps, capacity)
         if key not in self._compiled:
-            def chunk(state, t0):
-                ev = {p.name: (jnp.full((capacity,), p.n, jnp.int32), jnp.zeros((capacity,), jnp.int32))
-                      for p in self.pops}
+            def chunk(state, t0, consts):  # the connectivity is an argument: no constant of the program
+                ev = {p.name: jnp.full((capacity,), p.n, jnp.int32) for p in self.pops}  # neuron indices
                 ptr = {p.name: jnp.int32(0) for p in self.pops}
                 ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
-                (state, ev, ptr), outs = lax.scan(lambda c, t: self._step(c, t, capacity), (state, ev, ptr), ts)
+                (state, ev, ptr), outs = lax.scan(lambda c, t: self._step(c, t, capacity, consts), (state, ev, ptr),
+                                                  ts)
                 return state, ev, ptr, outs
             t = time.perf_counter()
-            self._compiled[key] = jax.jit(chunk).lower(self.state, jnp.int32(self.step)).compile()
+            self._compiled[key] = jax.jit(chunk).lower(self.state, jnp.int32(self.step), self._consts).compile()
             self.compile_s += time.perf_counter() - t
         return self._compiled[key]
 
@@ -421,7 +429,7 @@ class Simulator:
         while True:
             fn = self._chunk_fn(n, capacity)
             t = time.perf_counter()
-            state, ev, ptr, (counts, traces) = fn(self.state, jnp.int32(self.step))
+            state, ev, ptr, (counts, traces) = fn(self.state, jnp.int32(self.step), self._consts)
             jax.block_until_ready(ptr)
             self.wall_s += time.perf_counter() - t
             need = max(int(v) for v in ptr.values())
@@ -430,7 +438,9 @@ class Simulator:
             capacity = 2 * (need + self.K)  # more spikes than the buffer holds: run the chunk again, larger
         for p in self.pops:
             k = int(ptr[p.name])
-            self._events[p.name].append((np.asarray(ev[p.name][0][:k]), np.asarray(ev[p.name][1][:k])))
+            c = np.asarray(counts[p.name])  # events are written in step order: their steps are the counts'
+            steps = np.repeat(np.arange(self.step, self.step + n, dtype=np.int32), c)
+            self._events[p.name].append((np.asarray(ev[p.name][:k]), steps))
             self._counts[p.name].append(np.asarray(counts[p.name]))
             self._capacity[p.name] = max(self._capacity.get(p.name, 0), 2 * k + self.K)
         for rows, tr in zip(self._trace_rows, traces):

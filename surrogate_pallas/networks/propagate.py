@@ -13,6 +13,35 @@ import jax.numpy as jnp
 from jax import lax
 
 
+def _prefix(x, axis_len):
+    """Inclusive prefix sums along the last axis: a product with a triangular matrix while it is small
+    (one op on a CPU, exact for counts below 2^24), ``cumsum`` beyond."""
+    if axis_len <= 1024:
+        tri = jnp.triu(jnp.ones((axis_len, axis_len), jnp.float32))
+        return jnp.dot(x, tri, precision=lax.Precision.HIGHEST)
+    return jnp.cumsum(x, axis=-1)
+
+
+def first_fired(fired, K: int, block: int = 64):
+    """The indices of the first ``K`` fired neurons, ascending, padded with ``n`` (what
+    ``jnp.nonzero(fired, size=K, fill_value=n)`` gives, in a handful of small ops instead of a prefix
+    sum and a scatter over the population).  The population is cut into blocks of ``block`` neurons;
+    the k-th fired neuron is in the block where the blocks' running count passes k, at the position
+    in that block where its own running count does."""
+    n = fired.shape[0]
+    nb = -(-n // block)
+    x = jnp.pad(fired, (0, nb * block - n)).reshape(nb, block).astype(jnp.float32)
+    within = _prefix(x, block)                   # [nb, block]: running count inside each block
+    per_block = within[:, -1]
+    upto = _prefix(per_block, nb)                 # [nb]: running count over the blocks
+    k = jnp.arange(K, dtype=jnp.float32)
+    b = jnp.sum(upto[None, :] <= k[:, None], axis=1)       # the block of the k-th fired neuron
+    bc = jnp.clip(b, 0, nb - 1)
+    rank = k - (upto[bc] - per_block[bc])                   # its rank inside that block
+    j = jnp.sum(within[bc] <= rank[:, None], axis=1)        # its position inside that block
+    return jnp.where(b < nb, bc * block + j, n).astype(jnp.int32)
+
+
 def spike_lists(fired, K: int, body, carry, M: int | None = None):
     """``body(idx, n_valid, carry)`` for every list of up to ``K`` fired neurons (in index order).
 
@@ -25,23 +54,22 @@ def spike_lists(fired, K: int, body, carry, M: int | None = None):
     M = max(K, min(M or K, n))
     M = -(-M // K) * K
     count = jnp.sum(fired, dtype=jnp.int32)
-    listed = jnp.nonzero(fired, size=M, fill_value=n)[0].astype(jnp.int32)
+    listed = first_fired(fired, M)
 
     def one(c):
         p, carry = c
         idx = lax.dynamic_slice(listed, (p * K,), (K,))
         return p + 1, body(idx, jnp.clip(count - p * K, 0, K), carry)
 
-    if M == K:
-        carry = body(listed, jnp.minimum(count, K), carry)
-    else:
-        carry = lax.while_loop(lambda c: (c[0] == 0) | (c[0] * K < jnp.minimum(count, M)), one,
-                               (jnp.int32(0), carry))[1]
+    carry = body(listed[:K], jnp.minimum(count, K), carry)  # the common case: one list
+    if M > K:
+        carry = lax.cond(count > K, lambda c: lax.while_loop(lambda c: c[0] * K < jnp.minimum(count, M), one,
+                                                             (jnp.int32(1), c))[1], lambda c: c, carry)
 
     def more(carry):  # a burst beyond the list: the rest, K at a time
         def step(c):
             p, left, carry = c
-            idx = jnp.nonzero(left, size=K, fill_value=n)[0].astype(jnp.int32)
+            idx = first_fired(left, K)
             return p + 1, left.at[idx].set(False, mode="drop"), body(idx, jnp.minimum(count - p * K, K), carry)
 
         left = fired.at[listed].set(False, mode="drop")
