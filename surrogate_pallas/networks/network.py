@@ -164,13 +164,11 @@ class Network:
             raise ValueError(f"indices: out of range for {pop!r} ({self.populations[pop].n} neurons)")
         self.traces.append((pop, var, idx.astype(np.int32)))
 
-    def simulator(self, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None,
-                  spikes_listed: int | None = None) -> "Simulator":
-        """Compile the network.  ``spikes_listed``: spiking neurons listed per step in one pass over a
-        population (default: enough for all of it firing at 100 Hz); ``spikes_per_pass``: listed neurons
-        propagated per scatter (default: a quarter of those, 8 to 256).  More spikes take more passes, so
-        neither bounds the spikes a step can have."""
-        return Simulator(self, seed, backend, spikes_per_pass, spikes_listed)
+    def simulator(self, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None) -> "Simulator":
+        """Compile the network.  ``spikes_per_pass``: spiking neurons propagated per list (default: enough
+        for the largest population at 15 Hz, 8 to 2048); more spikes take more lists, so it does not
+        bound the spikes a step can have."""
+        return Simulator(self, seed, backend, spikes_per_pass)
 
     @property
     def n_neurons(self) -> int:
@@ -228,8 +226,7 @@ class Simulator:
     """A compiled network with its state, clock and records.  ``run`` advances it; ``save`` and
     ``restore`` checkpoint it (state, step, seed and everything recorded)."""
 
-    def __init__(self, net: Network, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None,
-                 spikes_listed: int | None = None):
+    def __init__(self, net: Network, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None):
         if not net.populations:
             raise ValueError("net: the network has no population")
         backends.check(backend)
@@ -237,14 +234,12 @@ class Simulator:
             raise ValueError(f"backend: the network step runs on the jnp path ('auto' or 'xla'); the fused network "
                              f"kernels for {backend!r} are not built yet")
         self.net, self.seed, self.backend = net, int(seed), backend
-        for name, v in (("spikes_per_pass", spikes_per_pass), ("spikes_listed", spikes_listed)):
+        for name, v in (("spikes_per_pass", spikes_per_pass),):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0):
                 raise ValueError(f"{name}: expected a positive whole number, got {v!r}")
-        # listed per step: enough for every neuron firing at 100 Hz; propagated per pass: a quarter of that
-        self.M = {p.name: int(spikes_listed or max(8, math.ceil(p.n * 100.0 * net.dt / 1000.0)))
-                  for p in net.populations.values()}
-        self.K = int(spikes_per_pass or min(256, max(8, max(self.M.values()) // 4)))
-        self.M = {k: max(m, self.K) for k, m in self.M.items()}
+        # propagated per list: the spikes of a step at 15 Hz (more take more lists)
+        per_step = max(p.n for p in net.populations.values()) * 15.0 * net.dt / 1000.0
+        self.K = int(spikes_per_pass or min(2048, max(8, math.ceil(per_step))))
         self.pops = list(net.populations.values())
         self._consts = self._constants()
         self.step = 0
@@ -345,7 +340,7 @@ class Simulator:
             targets_of = {(proj.post, proj.target): H_all[proj.post][proj.target]
                           for _, proj in outgoing if proj.target != INPUT}
             c = ((ev[p.name], ptr[p.name]), targets_of, rings, nxt)
-            (ei, at), targets_of, rings, nxt = spike_lists(fired, self.K, body, c, self.M[p.name])
+            (ei, at), targets_of, rings, nxt = spike_lists(fired, self.K, body, c)
             ev[p.name], ptr[p.name] = ei, at
             for (post, var), arr in targets_of.items():
                 H_all[post][var] = arr

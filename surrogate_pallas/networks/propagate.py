@@ -2,7 +2,7 @@
 
 Each step, the neurons that fired are gathered into fixed-size lists of ``K`` indices (padded with the
 all-padding row ``n_pre``), and each list's rows of targets are scatter-added into the postsynaptic
-accumulator.  One list is enough when at most ``K`` neurons fire; a burst takes more passes, as many
+accumulator.  One list is enough when at most ``K`` neurons fire; a burst takes more lists, as many
 as it needs, so no spike is ever dropped.  ``dense_oracle`` is the plain dense transcription the
 tests compare with.
 """
@@ -16,7 +16,7 @@ from jax import lax
 def _prefix(x, axis_len):
     """Inclusive prefix sums along the last axis: a product with a triangular matrix while it is small
     (one op on a CPU, exact for counts below 2^24), ``cumsum`` beyond."""
-    if axis_len <= 1024:
+    if axis_len <= 256:
         tri = jnp.triu(jnp.ones((axis_len, axis_len), jnp.float32))
         return jnp.dot(x, tri, precision=lax.Precision.HIGHEST)
     return jnp.cumsum(x, axis=-1)
@@ -25,57 +25,48 @@ def _prefix(x, axis_len):
 def first_fired(fired, K: int, block: int = 64):
     """The indices of the first ``K`` fired neurons, ascending, padded with ``n`` (what
     ``jnp.nonzero(fired, size=K, fill_value=n)`` gives, in a handful of small ops instead of a prefix
-    sum and a scatter over the population).  The population is cut into blocks of ``block`` neurons;
-    the k-th fired neuron is in the block where the blocks' running count passes k, at the position
-    in that block where its own running count does."""
+    sum and a scatter over the whole population).  The population is cut into blocks of ``block``
+    neurons: the k-th fired neuron is in the block where the blocks' running count passes k, at the
+    position where the running count inside that block (of the K blocks found, only) does."""
     n = fired.shape[0]
     nb = -(-n // block)
-    x = jnp.pad(fired, (0, nb * block - n)).reshape(nb, block).astype(jnp.float32)
-    within = _prefix(x, block)                   # [nb, block]: running count inside each block
-    per_block = within[:, -1]
-    upto = _prefix(per_block, nb)                 # [nb]: running count over the blocks
+    x = jnp.pad(fired, (0, nb * block - n)).reshape(nb, block)
+    per_block = jnp.sum(x, axis=1, dtype=jnp.int32).astype(jnp.float32)
+    upto = _prefix(per_block, nb)                           # [nb]: running count over the blocks
     k = jnp.arange(K, dtype=jnp.float32)
-    b = jnp.sum(upto[None, :] <= k[:, None], axis=1)       # the block of the k-th fired neuron
+    if K * nb <= 1 << 16:  # the block of the k-th fired neuron: #{blocks whose running count <= k}
+        b = jnp.sum(upto[None, :] <= k[:, None], axis=1)
+    else:  # a binary search, unrolled, when comparing every pair would cost more than the population
+        b = jnp.searchsorted(upto, k, side="right", method="scan_unrolled")
     bc = jnp.clip(b, 0, nb - 1)
     rank = k - (upto[bc] - per_block[bc])                   # its rank inside that block
-    j = jnp.sum(within[bc] <= rank[:, None], axis=1)        # its position inside that block
+    within = _prefix(x[bc].astype(jnp.float32), block)      # [K, block]: running counts of those blocks
+    j = jnp.sum(within <= rank[:, None], axis=1)            # its position inside that block
     return jnp.where(b < nb, bc * block + j, n).astype(jnp.int32)
 
 
-def spike_lists(fired, K: int, body, carry, M: int | None = None):
+def spike_lists(fired, K: int, body, carry):
     """``body(idx, n_valid, carry)`` for every list of up to ``K`` fired neurons (in index order).
 
     ``fired``: bool ``[n]``.  ``idx``: int32 ``[K]``, its first ``n_valid`` entries the fired neurons,
-    the rest ``n`` (the padding row).  The fired neurons are listed once, up to ``M`` of them (one pass
-    over the population), and handed over ``K`` at a time, as many lists as there are spikes; a burst of
-    more than ``M`` takes further passes over the population, in a ``while_loop``, until none is left."""
+    the rest ``n`` (the padding row).  The first ``K`` fired neurons are one list, the common case;
+    more (a burst) take further lists, the next ``K`` each, in a ``while_loop`` until none is left."""
     n = fired.shape[0]
     K = min(K, n)
-    M = max(K, min(M or K, n))
-    M = -(-M // K) * K
     count = jnp.sum(fired, dtype=jnp.int32)
-    listed = first_fired(fired, M)
+    idx = first_fired(fired, K)
+    carry = body(idx, jnp.minimum(count, K), carry)
 
-    def one(c):
-        p, carry = c
-        idx = lax.dynamic_slice(listed, (p * K,), (K,))
-        return p + 1, body(idx, jnp.clip(count - p * K, 0, K), carry)
-
-    carry = body(listed[:K], jnp.minimum(count, K), carry)  # the common case: one list
-    if M > K:
-        carry = lax.cond(count > K, lambda c: lax.while_loop(lambda c: c[0] * K < jnp.minimum(count, M), one,
-                                                             (jnp.int32(1), c))[1], lambda c: c, carry)
-
-    def more(carry):  # a burst beyond the list: the rest, K at a time
+    def more(carry):
         def step(c):
             p, left, carry = c
             idx = first_fired(left, K)
             return p + 1, left.at[idx].set(False, mode="drop"), body(idx, jnp.minimum(count - p * K, K), carry)
 
-        left = fired.at[listed].set(False, mode="drop")
-        return lax.while_loop(lambda c: c[0] * K < count, step, (jnp.int32(M // K), left, carry))[2]
+        left = fired.at[idx].set(False, mode="drop")
+        return lax.while_loop(lambda c: c[0] * K < count, step, (jnp.int32(1), left, carry))[2]
 
-    return lax.cond(count > M, more, lambda c: c, carry)
+    return lax.cond(count > K, more, lambda c: c, carry)
 
 
 def add_rows(acc, idx, targets, weights, slot=None):

@@ -12,6 +12,8 @@ import pytest
 from helpers.multiprocess_cases import CASES
 from helpers.subprocess_cases import parse, run_once, verdict
 
+# one worker runs this module (pytest-xdist --dist loadgroup), so no other worker waits for its subprocess
+pytestmark = pytest.mark.xdist_group("multiprocess")
 TESTS = Path(__file__).resolve().parents[1]
 WORKER = TESTS / "helpers" / "multiprocess_worker.py"
 BACKENDS = ("xla", "interpret")

@@ -11,6 +11,8 @@ import pytest
 from helpers.sharded_programs import case_names
 from helpers.subprocess_cases import parse, run_once, verdict
 
+# one worker runs this module (pytest-xdist --dist loadgroup), so no other worker waits for its subprocess
+pytestmark = pytest.mark.xdist_group("sharded_checks")
 TESTS = Path(__file__).resolve().parents[1]
 SCRIPT = TESTS / "helpers" / "sharded_checks.py"
 CASES = case_names()
