@@ -3,6 +3,7 @@ name the flag and say what to do."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 
@@ -35,3 +36,13 @@ def read_baseline(path: Path, save_hint: str) -> dict:
 def read_gate(max_regression: str, compare_path: Path | None, save_hint: str):
     """(--max-regression as a fraction, the --compare baseline or None); raises ValueError."""
     return parse_fraction(max_regression), (read_baseline(compare_path, save_hint) if compare_path else None)
+
+
+def read_flags(args, save_hint: str):
+    """``read_gate`` of parsed ``--max-regression`` and ``--compare``; on bad input, the message on
+    stderr and None (the command then exits 2)."""
+    try:
+        return read_gate(args.max_regression, args.compare, save_hint)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..gate import read_gate
+from ..gate import read_flags
 from ..help_format import HelpFormatter
 
 from . import programs
@@ -231,13 +231,11 @@ def parser(prog="surrogate-pallas inspect"):
 
 def main(argv=None, prog="surrogate-pallas inspect") -> int:
     args = parser(prog).parse_args(argv)
-    try:
-        max_reg, baseline = read_gate(args.max_regression, args.compare,
-                                      "write one first with `surrogate-pallas inspect --out FILE`, or compare "
-                                      "against the shipped benchmarks/baselines/inspect.json")
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    gated = read_flags(args, "write one first with `surrogate-pallas inspect --out FILE`, or compare against "
+                             "the shipped benchmarks/baselines/inspect.json")
+    if gated is None:
         return 2
+    max_reg, baseline = gated
     try:
         rows = run(programs.inspect_matrix(), args.targets, progress=not args.quiet, jobs=args.jobs)
     except RuntimeError as e:  # a missing compiler (the aot extra) or moved JAX internals
