@@ -36,7 +36,7 @@ from .. import backends
 from ..derivation.steps import Values, bits_of, charge_of, reset_of, threshold_value
 from ..neuron import NeuronParams
 from ..surrogates import fire
-from .connectivity import Connectivity
+from .connectivity import Connectivity, from_edges
 from .propagate import add_rows, spike_lists
 
 INPUT = "input"  # a projection's target: the postsynaptic neurons' next input current
@@ -265,13 +265,39 @@ class Simulator:
         return dict(neurons=state, rings=rings, inputs=inputs)
 
     def _constants(self):
-        out = []
+        """The projections' arrays (an argument of the compiled chunk).  The direct projections that
+        leave one population (no delay, onto state variables) are also merged into one row table over
+        the concatenation of their targets, so a spike gathers one row, not one per projection (the
+        benchmark networks' excitatory and inhibitory rows are disjoint: half the slots were padding)."""
+        per_projection = []
         for proj in self.net.projections:
             c = proj.conn
             w = jnp.asarray(c.weights, F32) if np.ndim(c.weights) else float(c.weights)
             d = jnp.asarray(c.delays, jnp.int32) if np.ndim(c.delays) else int(c.delays)
-            out.append((jnp.asarray(c.targets), w, d))
-        return out
+            per_projection.append((jnp.asarray(c.targets), w, d))
+        self._merged = {}
+        merged = {}
+        for p in self.pops:
+            ks = [k for k, pr in enumerate(self.net.projections)
+                  if pr.pre == p.name and pr.target != INPUT and pr.conn.max_delay == 0]
+            if len(ks) < 2:
+                continue
+            keys = list(dict.fromkeys((self.net.projections[k].post, self.net.projections[k].target) for k in ks))
+            sizes = [self.net.populations[post].n for post, _ in keys]
+            offsets = dict(zip(keys, np.cumsum([0] + sizes[:-1]).tolist()))
+            pre_all, dest_all, w_all = [], [], []
+            for k in ks:
+                pr = self.net.projections[k]
+                pre, post, w, _ = pr.conn.edges()
+                pre_all.append(pre)
+                dest_all.append(post.astype(np.int64) + offsets[(pr.post, pr.target)])
+                w_all.append(w)
+            table = from_edges(np.concatenate(pre_all), np.concatenate(dest_all), np.concatenate(w_all),
+                               n_pre=p.n, n_post=int(sum(sizes)))
+            self._merged[p.name] = (ks, keys, sizes)
+            merged[p.name] = (jnp.asarray(table.targets), jnp.asarray(np.broadcast_to(table.weights,
+                                                                                        table.targets.shape)))
+        return dict(projections=per_projection, merged=merged)
 
     # ------------------------------------------------------------------ one step
     def _values(self, p, t):
@@ -319,13 +345,22 @@ class Simulator:
             fired = parts[p.name][2]
             outgoing = [(k, proj) for k, proj in enumerate(self.net.projections) if proj.pre == p.name]
 
-            def body(idx, n_valid, c, p=p, outgoing=outgoing):
+            merged_ks, merged_keys, merged_sizes = self._merged.get(p.name, ((), (), ()))
+
+            def body(idx, n_valid, c, p=p, outgoing=outgoing, ks=merged_ks, keys=merged_keys, sizes=merged_sizes):
                 (ev_i, at), H_t, rings_t, nxt_t = c
                 start = jnp.minimum(at, capacity - self.K)
                 ev_i = lax.dynamic_update_slice(ev_i, idx, (start,))
                 H_t, rings_t, nxt_t = dict(H_t), dict(rings_t), dict(nxt_t)
+                if ks:  # one gather and one scatter for every direct projection of this population
+                    targets, w = consts["merged"][p.name]
+                    flat = add_rows(jnp.concatenate([H_t[key] for key in keys]), idx, targets, w)
+                    for key, part in zip(keys, jnp.split(flat, np.cumsum(sizes)[:-1].tolist())):
+                        H_t[key] = part
                 for k, proj in outgoing:
-                    targets, w, d = consts[k]
+                    if k in ks:
+                        continue
+                    targets, w, d = consts["projections"][k]
                     if k in rings_t:
                         L = rings_t[k].shape[0]
                         slot = (t + (d[idx] if jnp.ndim(d) else d)) % L  # [K, fan-out] or one slot
