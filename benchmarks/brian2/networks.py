@@ -13,9 +13,8 @@ from brian2 import (NeuronGroup, Network, SpikeMonitor, Synapses, defaultclock, 
 DT = 0.1 * ms
 
 
-def build(kind, n, seed, v0=None, exc=None, inh=None):
-    """A CUBA or COBA network of ``n`` neurons.  ``v0`` (mV) and ``exc``/``inh`` (pre, post arrays)
-    replace the random draws when given."""
+def build(kind, n, seed):
+    """A CUBA or COBA network of ``n`` neurons, its connectivity and initial v drawn from ``seed``."""
     brian_seed(seed)
     np.random.seed(seed)
     defaultclock.dt = DT
@@ -43,19 +42,13 @@ def build(kind, n, seed, v0=None, exc=None, inh=None):
                         namespace=dict(El=El, Ee=Ee, Ei=Ei, I=I, taum=taum, taue=taue, taui=taui, Vt=Vt, Vr=Vr))
         we, wi = 0.6, 6.7
         P.v = (np.random.randn(n) * 5.0 - 55.0) * mV
-    if v0 is not None:
-        P.v = np.asarray(v0, np.float64) * mV
     P.ge = 0
     P.gi = 0
     Ce = Synapses(P, P, on_pre="ge += we", namespace=dict(we=we))
     Ci = Synapses(P, P, on_pre="gi += wi", namespace=dict(wi=wi))
     p = 80.0 / n
-    if exc is None:
-        Ce.connect(f"i < {n_exc}", p=p)
-        Ci.connect(f"i >= {n_exc}", p=p)
-    else:
-        Ce.connect(i=np.asarray(exc[0]), j=np.asarray(exc[1]))
-        Ci.connect(i=np.asarray(inh[0]), j=np.asarray(inh[1]))
+    Ce.connect(f"i < {n_exc}", p=p)
+    Ci.connect(f"i >= {n_exc}", p=p)
     mon = SpikeMonitor(P)
     try:
         v_start = np.asarray(P.v[:] / mV, np.float64).copy()

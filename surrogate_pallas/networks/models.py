@@ -47,15 +47,18 @@ def _steps(name, refractory, dt):
     return int(round(refractory / dt))
 
 
-def _threshold(p, h):
-    return jnp.where(h.active > 0.0, p.v_threshold, INF)  # refractory: no threshold can be crossed
+def _threshold(m):
+    def threshold(p, h):  # refractory: no threshold can be crossed
+        return jnp.where(h.active > 0.0, p[f"{m}_threshold"], INF)
+    return threshold
 
 
-def _reset(n_ref):
+def _reset(m, n_ref):
+    """The membrane ``m`` to ``{m}_reset`` where the neuron fired, and ``n_ref - 1`` refractory steps."""
     after = float(max(n_ref - 1, 0))
 
     def reset(p, h, s, thr):
-        return {"v": jnp.where(s > 0.0, p.v_reset, h.v), "ge": h.ge, "gi": h.gi,
+        return {m: jnp.where(s > 0.0, p[f"{m}_reset"], h[m]), "ge": h.ge, "gi": h.gi,
                 "ref": jnp.where(s > 0.0, after, h.ref)}
     return reset
 
@@ -77,13 +80,8 @@ def _cuba_neuron(method, dt, tau_m, tau_e, tau_i, n_ref):
         return {"u": jnp.where(active > 0.0, u, s.u), "ge": ge, "gi": gi,
                 "ref": jnp.maximum(s.ref - 1.0, 0.0), "active": active}
 
-    def reset(p, h, s, thr):
-        return {"u": jnp.where(s > 0.0, p.u_reset, h.u), "ge": h.ge, "gi": h.gi,
-                "ref": jnp.where(s > 0.0, float(max(n_ref - 1, 0)), h.ref)}
-
-    return Neuron(f"cuba_{method}", ("u", "ge", "gi", "ref"), ("u_threshold", "u_reset"), charge,
-                  lambda p, h: jnp.where(h.active > 0.0, p.u_threshold, INF), reset, get_surrogate("fast_sigmoid"),
-                  membrane="u", init=lambda p: {"u": p["u_reset"]})
+    return Neuron(f"cuba_{method}", ("u", "ge", "gi", "ref"), ("u_threshold", "u_reset"), charge, _threshold("u"),
+                  _reset("u", n_ref), get_surrogate("fast_sigmoid"), membrane="u", init=lambda p: {"u": p["u_reset"]})
 
 
 @functools.lru_cache(maxsize=None)
@@ -96,8 +94,8 @@ def _coba_neuron(dt, tau_m, tau_e, tau_i, n_ref):
                 "gi": -dt * s.gi / tau_i + s.gi, "ref": jnp.maximum(s.ref - 1.0, 0.0), "active": active}
 
     return Neuron("coba_euler", ("v", "ge", "gi", "ref"),
-                  ("v_rest", "v_threshold", "v_reset", "e_exc", "e_inh", "i_ext"), charge, _threshold,
-                  _reset(n_ref), get_surrogate("fast_sigmoid"), init=lambda p: {"v": p["v_reset"]})
+                  ("v_rest", "v_threshold", "v_reset", "e_exc", "e_inh", "i_ext"), charge, _threshold("v"),
+                  _reset("v", n_ref), get_surrogate("fast_sigmoid"), init=lambda p: {"v": p["v_reset"]})
 
 
 def cuba(*, dt=0.1, tau_m=20.0, tau_e=5.0, tau_i=10.0, v_rest=-49.0, v_threshold=-50.0, v_reset=-60.0,

@@ -234,9 +234,9 @@ class Simulator:
             raise ValueError(f"backend: the network step runs on the jnp path ('auto' or 'xla'); the fused network "
                              f"kernels for {backend!r} are not built yet")
         self.net, self.seed, self.backend = net, int(seed), backend
-        for name, v in (("spikes_per_pass", spikes_per_pass),):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0):
-                raise ValueError(f"{name}: expected a positive whole number, got {v!r}")
+        if spikes_per_pass is not None and (isinstance(spikes_per_pass, bool) or spikes_per_pass <= 0
+                                            or not isinstance(spikes_per_pass, (int, np.integer))):
+            raise ValueError(f"spikes_per_pass: expected a positive whole number, got {spikes_per_pass!r}")
         # propagated per list: the spikes of a step at 15 Hz (more take more lists)
         per_step = max(p.n for p in net.populations.values()) * 15.0 * net.dt / 1000.0
         self.K = int(spikes_per_pass or min(2048, max(8, math.ceil(per_step))))
@@ -269,12 +269,6 @@ class Simulator:
         leave one population (no delay, onto state variables) are also merged into one row table over
         the concatenation of their targets, so a spike gathers one row, not one per projection (the
         benchmark networks' excitatory and inhibitory rows are disjoint: half the slots were padding)."""
-        per_projection = []
-        for proj in self.net.projections:
-            c = proj.conn
-            w = jnp.asarray(c.weights, F32) if np.ndim(c.weights) else float(c.weights)
-            d = jnp.asarray(c.delays, jnp.int32) if np.ndim(c.delays) else int(c.delays)
-            per_projection.append((jnp.asarray(c.targets), w, d))
         self._merged = {}
         merged = {}
         for p in self.pops:
@@ -297,6 +291,16 @@ class Simulator:
             self._merged[p.name] = (ks, keys, sizes)
             merged[p.name] = (jnp.asarray(table.targets), jnp.asarray(np.broadcast_to(table.weights,
                                                                                         table.targets.shape)))
+        in_table = {k for ks, _, _ in self._merged.values() for k in ks}
+        per_projection = []
+        for k, proj in enumerate(self.net.projections):
+            if k in in_table:  # its rows live in the merged table only
+                per_projection.append(None)
+                continue
+            c = proj.conn
+            w = jnp.asarray(c.weights, F32) if np.ndim(c.weights) else float(c.weights)
+            d = jnp.asarray(c.delays, jnp.int32) if np.ndim(c.delays) else int(c.delays)
+            per_projection.append((jnp.asarray(c.targets), w, d))
         return dict(projections=per_projection, merged=merged)
 
     # ------------------------------------------------------------------ one step
