@@ -163,12 +163,14 @@ def _simulate_network(args, out, bar, progress):
     from . import plots
     from .network_run import simulate_network
 
+    checkpoint = out / "checkpoint.npz"
     try:
         m, ev, counts = simulate_network(args.network, args.neurons, args.duration, args.dt, args.seed,
-                                         args.connectivity, args.backend, progress)
+                                         args.connectivity, args.backend, progress, checkpoint)
     except KeyboardInterrupt:
         bar.close()
-        print("\ninterrupted; nothing was written", file=sys.stderr)
+        print(f"\ninterrupted; every spike and the state of the chunks that finished are in {checkpoint}",
+              file=sys.stderr)
         return 130
     bar.close()
     np.savez(out / "spikes.npz", i=ev.i.astype(np.int64), t=ev.t)

@@ -11,8 +11,9 @@ from ..networks import benchmark
 DEFAULT_NEURONS = 4000
 
 
-def simulate_network(kind, neurons, duration_s, dt_s, seed, connectivity, backend, progress=None):
-    """Returns (metrics dict, SpikeEvents, spikes per step)."""
+def simulate_network(kind, neurons, duration_s, dt_s, seed, connectivity, backend, progress=None, checkpoint=None):
+    """Returns (metrics dict, SpikeEvents, spikes per step).  With ``checkpoint``, an interrupted run
+    (Ctrl-C, an error) leaves everything it recorded there, resumable (``Simulator.restore``)."""
     if not dt_s > 0:
         raise ValueError(f"--dt: expected a time step > 0 s, got {dt_s!r}")
     if not duration_s > 0:
@@ -26,7 +27,7 @@ def simulate_network(kind, neurons, duration_s, dt_s, seed, connectivity, backen
     sim = net.simulator(seed=seed, backend=backend)
     steps = int(round(duration_s / dt_s))
     chunk = max(1, min(steps, 10_000, int(2e8 // max(1, net.n_neurons * 4))))
-    r = sim.run(steps=steps, chunk=chunk, progress=progress)
+    r = sim.run(steps=steps, chunk=chunk, progress=progress, checkpoint=checkpoint, checkpoint_every=10**9)
     ev = r.spikes["P"]
     order = np.lexsort((ev.i, ev.step))
     ev.i, ev.step = ev.i[order], ev.step[order]

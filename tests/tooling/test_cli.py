@@ -183,3 +183,20 @@ def test_a_connectivity_file_lacking_arrays_is_a_message(tmp_path):
     np.savez(bad, exc_pre=np.zeros(3, np.int32))
     r = run("simulate", "--network", "cuba", "--connectivity", str(bad), "--out", str(tmp_path / "o"), "--quiet")
     assert r.returncode == 2 and "lacks ['exc_post', 'inh_pre', 'inh_post', 'v0']" in r.stderr, r.stderr[-2000:]
+
+
+def test_an_interrupted_network_run_keeps_what_it_recorded(tmp_path):
+    from surrogate_pallas.cli.network_run import simulate_network
+    from surrogate_pallas.networks import benchmark
+
+    def stop(done, total):
+        if done >= 300:
+            raise KeyboardInterrupt
+
+    ck = tmp_path / "checkpoint.npz"
+    with pytest.raises(KeyboardInterrupt):
+        simulate_network("cuba", 500, 0.1, 1e-4, 0, None, "auto", stop, ck)
+    saved = np.load(ck)
+    assert "state/P/u" in saved.files and len(saved["spikes/P/i"]) == int(saved["counts/P"].sum()) > 0
+    sim = benchmark.build("cuba", 500, 0).simulator(seed=0).restore(ck)
+    assert sim.step >= 300
