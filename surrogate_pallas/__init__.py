@@ -1,9 +1,13 @@
 """surrogate_pallas: fused Pallas LIF kernels and surrogate-gradient spikes for SNNs on JAX."""
-from ._quiet import import_jax as _import_jax
+from ._native_loops import request as _request_native_loops
+
+_request_native_loops()  # before JAX starts its CPU backend (see _native_loops)
+
+from ._quiet import import_jax as _import_jax  # noqa: E402
 
 _import_jax()
 
-from . import presets
+from . import presets  # noqa: E402
 from .api import lif_sequence, lif_step
 from .kernels.blocks import BlockSizes
 from .neuron import Neuron, NeuronOut, NeuronParams, NeuronState

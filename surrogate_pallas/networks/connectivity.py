@@ -52,6 +52,16 @@ class Connectivity:
             else np.full(len(pre), self.delays, np.int32)
         return pre, post, np.asarray(w, np.float32), np.asarray(d, np.int32)
 
+    def csr(self):
+        """The rows as compressed sparse rows: ``(row_ptr [n_pre + 1], post [m], weight, delay)``, the
+        targets of neuron ``i`` at ``row_ptr[i]:row_ptr[i + 1]`` in row order; ``weight`` and ``delay``
+        per synapse, or the shared value."""
+        pre, post, w, d = self.edges()
+        row_ptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=self.n_pre))]).astype(np.int32)
+        w = w if np.ndim(self.weights) else float(self.weights)
+        d = d if np.ndim(self.delays) else int(self.delays)
+        return row_ptr, post.astype(np.int32), w, d
+
     def dense(self) -> np.ndarray:
         """The ``[n_pre, n_post]`` weight matrix (synapses between the same pair add up): the oracle's."""
         pre, post, w, _ = self.edges()

@@ -32,14 +32,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .. import backends
+from .. import _native_loops as native_loops, backends
 from ..derivation.steps import Values, bits_of, charge_of, reset_of, threshold_value
 from ..neuron import NeuronParams
 from ..surrogates import fire
 from .connectivity import Connectivity, from_edges
-from .propagate import add_rows, spike_lists
+from .propagate import add_row, add_rows, record_fired, spike_lists
 
 INPUT = "input"  # a projection's target: the postsynaptic neurons' next input current
+PROPAGATIONS = ("auto", "loops", "lists")
 F32 = jnp.float32
 
 
@@ -57,6 +58,17 @@ class Projection:
     post: str
     conn: Connectivity
     target: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Route:
+    """Where one row table of a population's spikes adds: the state variables ``keys`` (``(post, var)``,
+    one accumulator: their concatenation, of ``sizes``), the ring buffer of projection ``ring``, or the
+    next input current of ``post``."""
+    keys: tuple = ()
+    sizes: tuple = ()
+    ring: int | None = None
+    post: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,11 +176,18 @@ class Network:
             raise ValueError(f"indices: out of range for {pop!r} ({self.populations[pop].n} neurons)")
         self.traces.append((pop, var, idx.astype(np.int32)))
 
-    def simulator(self, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None) -> "Simulator":
-        """Compile the network.  ``spikes_per_pass``: spiking neurons propagated per list (default: enough
-        for the largest population at 15 Hz, 8 to 2048); more spikes take more lists, so it does not
-        bound the spikes a step can have."""
-        return Simulator(self, seed, backend, spikes_per_pass)
+    def simulator(self, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None,
+                  propagation: str = "auto") -> "Simulator":
+        """Compile the network.
+
+        ``propagation``: how spikes reach their targets (the same sums in the same order, so the same
+        spikes).  ``"loops"`` walks the fired neurons and their synapses one by one, which the CPU
+        compiler turns into native loops; ``"lists"`` gathers fixed-size lists of fired neurons and
+        scatter-adds their rows, in vector ops.  ``"auto"`` takes the loops on a CPU when they compile
+        natively (see docs/networks.md), the lists otherwise.  ``spikes_per_pass``: the lists' size
+        (default: enough for the largest population at 15 Hz, 8 to 2048); more spikes take more
+        lists, so it does not bound the spikes a step can have."""
+        return Simulator(self, seed, backend, spikes_per_pass, propagation)
 
     @property
     def n_neurons(self) -> int:
@@ -226,7 +245,8 @@ class Simulator:
     """A compiled network with its state, clock and records.  ``run`` advances it; ``save`` and
     ``restore`` checkpoint it (state, step, seed and everything recorded)."""
 
-    def __init__(self, net: Network, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None):
+    def __init__(self, net: Network, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None,
+                 propagation: str = "auto"):
         if not net.populations:
             raise ValueError("net: the network has no population")
         backends.check(backend)
@@ -241,6 +261,12 @@ class Simulator:
         per_step = max(p.n for p in net.populations.values()) * 15.0 * net.dt / 1000.0
         self.K = int(spikes_per_pass or min(2048, max(8, math.ceil(per_step))))
         self.pops = list(net.populations.values())
+        if propagation not in PROPAGATIONS:
+            raise ValueError(f"propagation: expected one of {PROPAGATIONS}, got {propagation!r}")
+        # auto: the loops where the CPU compiler makes the chunk one native function (checked when it
+        # compiles: if it did not, the lists instead)
+        self._auto = propagation == "auto"
+        self.propagation = ("loops" if native_loops.available() else "lists") if self._auto else propagation
         self._consts = self._constants()
         self.step = 0
         self.state = self._initial_state()
@@ -265,43 +291,56 @@ class Simulator:
         return dict(neurons=state, rings=rings, inputs=inputs)
 
     def _constants(self):
-        """The projections' arrays (an argument of the compiled chunk).  The direct projections that
-        leave one population (no delay, onto state variables) are also merged into one row table over
-        the concatenation of their targets, so a spike gathers one row, not one per projection (the
-        benchmark networks' excitatory and inhibitory rows are disjoint: half the slots were padding)."""
-        self._merged = {}
-        merged = {}
+        """Every population's routes (static) and their row tables (an argument of the compiled chunk).
+
+        Lists: the direct projections leaving one population (no delay, onto state variables) share
+        one route, a row table over the concatenation of their targets, so a spike gathers one row
+        instead of one per projection (the benchmark networks' excitatory and inhibitory rows are
+        disjoint: a padded row per projection would be half padding).  Loops: compressed rows have
+        no padding to save, so every projection is its own route, straight into its target."""
+        routes, tables = {}, {}
         for p in self.pops:
-            ks = [k for k, pr in enumerate(self.net.projections)
-                  if pr.pre == p.name and pr.target != INPUT and pr.conn.max_delay == 0]
-            if len(ks) < 2:
-                continue
-            keys = list(dict.fromkeys((self.net.projections[k].post, self.net.projections[k].target) for k in ks))
-            sizes = [self.net.populations[post].n for post, _ in keys]
-            offsets = dict(zip(keys, np.cumsum([0] + sizes[:-1]).tolist()))
-            pre_all, dest_all, w_all = [], [], []
-            for k in ks:
+            out = [k for k, pr in enumerate(self.net.projections) if pr.pre == p.name]
+            direct = [k for k in out if self.net.projections[k].target != INPUT
+                      and self.net.projections[k].conn.max_delay == 0]
+            merge = direct if self.propagation == "lists" and len(direct) > 1 else []
+            groups = [self._merged_route(p, merge)] if merge else []
+            for k in out:
+                if k in merge:
+                    continue
                 pr = self.net.projections[k]
-                pre, post, w, _ = pr.conn.edges()
-                pre_all.append(pre)
-                dest_all.append(post.astype(np.int64) + offsets[(pr.post, pr.target)])
-                w_all.append(w)
-            table = from_edges(np.concatenate(pre_all), np.concatenate(dest_all), np.concatenate(w_all),
-                               n_pre=p.n, n_post=int(sum(sizes)))
-            self._merged[p.name] = (ks, keys, sizes)
-            merged[p.name] = (jnp.asarray(table.targets), jnp.asarray(np.broadcast_to(table.weights,
-                                                                                        table.targets.shape)))
-        in_table = {k for ks, _, _ in self._merged.values() for k in ks}
-        per_projection = []
-        for k, proj in enumerate(self.net.projections):
-            if k in in_table:  # its rows live in the merged table only
-                per_projection.append(None)
-                continue
-            c = proj.conn
-            w = jnp.asarray(c.weights, F32) if np.ndim(c.weights) else float(c.weights)
-            d = jnp.asarray(c.delays, jnp.int32) if np.ndim(c.delays) else int(c.delays)
-            per_projection.append((jnp.asarray(c.targets), w, d))
-        return dict(projections=per_projection, merged=merged)
+                if k in direct:
+                    route = _Route(keys=((pr.post, pr.target),), sizes=(self.net.populations[pr.post].n,))
+                else:
+                    route = _Route(ring=k) if pr.conn.max_delay > 0 else _Route(post=pr.post)
+                groups.append((route, pr.conn))
+            routes[p.name] = tuple(r for r, _ in groups)
+            tables[p.name] = [self._table(conn) for _, conn in groups]
+        self._routes = routes
+        return dict(tables=tables)
+
+    def _merged_route(self, p, ks):
+        """One route for the direct projections ``ks`` of ``p``: their rows over their targets' concatenation."""
+        projs = [self.net.projections[k] for k in ks]
+        keys = tuple(dict.fromkeys((pr.post, pr.target) for pr in projs))
+        sizes = tuple(self.net.populations[post].n for post, _ in keys)
+        offsets = dict(zip(keys, np.cumsum((0,) + sizes[:-1]).tolist()))
+        pre, dest, w = [], [], []
+        for pr in projs:
+            a, b, c, _ = pr.conn.edges()
+            pre.append(a)
+            dest.append(b.astype(np.int64) + offsets[(pr.post, pr.target)])
+            w.append(c)
+        conn = from_edges(np.concatenate(pre), np.concatenate(dest), np.concatenate(w), n_pre=p.n,
+                          n_post=int(sum(sizes)))
+        return _Route(keys=keys, sizes=sizes), conn
+
+    def _table(self, c):
+        arr = lambda a, dtype: jnp.asarray(a, dtype) if np.ndim(a) else a  # noqa: E731  (shared: a scalar)
+        if self.propagation == "loops":
+            row_ptr, cols, w, d = c.csr()
+            return jnp.asarray(row_ptr), jnp.asarray(cols), arr(w, F32), arr(d, jnp.int32)
+        return jnp.asarray(c.targets), arr(c.weights, F32), arr(c.delays, jnp.int32)
 
     # ------------------------------------------------------------------ one step
     def _values(self, p, t):
@@ -344,45 +383,23 @@ class Simulator:
                 nxt[src.post] = nxt[src.post] + add
             else:
                 H_all[src.post][src.target] = H_all[src.post][src.target] + add
-        ev, ptr = dict(ev), dict(ptr)
+        ev, ptr, before = dict(ev), dict(ptr), {}
         for p in self.pops:
-            fired = parts[p.name][2]
-            outgoing = [(k, proj) for k, proj in enumerate(self.net.projections) if proj.pre == p.name]
-
-            merged_ks, merged_keys, merged_sizes = self._merged.get(p.name, ((), (), ()))
-
-            def body(idx, n_valid, c, p=p, outgoing=outgoing, ks=merged_ks, keys=merged_keys, sizes=merged_sizes):
-                (ev_i, at), H_t, rings_t, nxt_t = c
-                start = jnp.minimum(at, capacity - self.K)
-                ev_i = lax.dynamic_update_slice(ev_i, idx, (start,))
-                H_t, rings_t, nxt_t = dict(H_t), dict(rings_t), dict(nxt_t)
-                if ks:  # one gather and one scatter for every direct projection of this population
-                    targets, w = consts["merged"][p.name]
-                    flat = add_rows(jnp.concatenate([H_t[key] for key in keys]), idx, targets, w)
-                    for key, part in zip(keys, jnp.split(flat, np.cumsum(sizes)[:-1].tolist())):
-                        H_t[key] = part
-                for k, proj in outgoing:
-                    if k in ks:
-                        continue
-                    targets, w, d = consts["projections"][k]
-                    if k in rings_t:
-                        L = rings_t[k].shape[0]
-                        slot = (t + (d[idx] if jnp.ndim(d) else d)) % L  # [K, fan-out] or one slot
-                        rings_t[k] = add_rows(rings_t[k], idx, targets, w, slot=slot)
-                    elif proj.target == INPUT:
-                        nxt_t[proj.post] = add_rows(nxt_t[proj.post], idx, targets, w)
-                    else:
-                        key_ = (proj.post, proj.target)
-                        H_t[key_] = add_rows(H_t[key_], idx, targets, w)
-                return (ev_i, at + n_valid), H_t, rings_t, nxt_t
-
-            targets_of = {(proj.post, proj.target): H_all[proj.post][proj.target]
-                          for _, proj in outgoing if proj.target != INPUT}
-            c = ((ev[p.name], ptr[p.name]), targets_of, rings, nxt)
-            (ei, at), targets_of, rings, nxt = spike_lists(fired, self.K, body, c)
-            ev[p.name], ptr[p.name] = ei, at
-            for (post, var), arr in targets_of.items():
-                H_all[post][var] = arr
+            routes, tables = self._routes[p.name], consts["tables"][p.name]
+            accs = [jnp.concatenate([H_all[post][var] for post, var in r.keys]) if r.keys
+                    else rings[r.ring] if r.ring is not None else nxt[r.post] for r in routes]
+            c = ((ev[p.name], ptr[p.name]), accs)
+            before[p.name] = ptr[p.name]
+            propagate = self._loops if self.propagation == "loops" else self._lists
+            (ev[p.name], ptr[p.name]), accs = propagate(parts[p.name][2], routes, tables, c, t, capacity)
+            for r, acc in zip(routes, accs):
+                if r.keys:
+                    for (post, var), part in zip(r.keys, jnp.split(acc, np.cumsum(r.sizes)[:-1].tolist())):
+                        H_all[post][var] = part
+                elif r.ring is not None:
+                    rings[r.ring] = acc
+                else:
+                    nxt[r.post] = acc
         for k, proj in enumerate(self.net.projections):
             if k in rings:
                 L = rings[k].shape[0]
@@ -398,10 +415,42 @@ class Simulator:
             s = fired.astype(F32)
             S_new = reset_of(p.params.neuron, P, Values(H_all[p.name]), B, s)
             new_neurons[p.name] = {f: S_new[f].astype(F32) for f in p.params.neuron.state}
-            counts[p.name] = jnp.sum(fired, dtype=jnp.int32)
+            counts[p.name] = ptr[p.name] - before[p.name]  # the spikes recorded (no reduction over fired)
         traces = tuple(new_neurons[pop][var][jnp.asarray(idx)] for pop, var, idx in self.net.traces)
         new_state = dict(neurons=new_neurons, rings=rings, inputs=nxt)
         return (new_state, ev, ptr), (counts, traces)
+
+    def _lists(self, fired, routes, tables, carry, t, capacity):
+        """Propagate through fixed-size lists of fired neurons (vector ops)."""
+        def body(idx, n_valid, c):
+            (ev_i, at), accs = c
+            ev_i = lax.dynamic_update_slice(ev_i, idx, (jnp.minimum(at, capacity - self.K),))
+            new = []
+            for r, (targets, w, d), acc in zip(routes, tables, accs):
+                slot = (t + (d[idx] if jnp.ndim(d) else d)) % acc.shape[0] if r.ring is not None else None
+                new.append(add_rows(acc, idx, targets, w, slot=slot))
+            return (ev_i, at + n_valid), new
+        return spike_lists(fired, self.K, body, carry)
+
+    def _loops(self, fired, routes, tables, carry, t, capacity):
+        """Record the fired neurons, then add their rows, in loops (one native loop nest on a CPU)."""
+        (ev_i, at0), accs = carry
+        ev_i, at = record_fired(fired, ev_i, at0)
+        slots = []
+        for r, (_, _, _, d), acc in zip(routes, tables, accs):
+            if r.ring is None:
+                slots.append(None)
+            elif jnp.ndim(d):
+                slots.append(lambda s, d=d, L=acc.shape[0]: (t + lax.dynamic_index_in_dim(d, s, keepdims=False)) % L)
+            else:
+                slots.append(lambda s, d=d, L=acc.shape[0]: (t + d) % L)
+
+        def spike(k, accs):
+            i = lax.dynamic_index_in_dim(ev_i, k, keepdims=False)
+            return [add_row(acc, i, row_ptr, cols, w, slot_of)
+                    for (row_ptr, cols, w, _), acc, slot_of in zip(tables, accs, slots)]
+
+        return (ev_i, at), lax.fori_loop(at0, jnp.minimum(at, capacity), spike, accs)
 
     def _chunk_fn(self, n_steps, capacity):
         """The compiled chunk of ``n_steps`` steps with an event buffer of ``capacity`` per population
@@ -416,7 +465,14 @@ class Simulator:
                                                   ts)
                 return state, ev, ptr, outs
             t = time.perf_counter()
-            self._compiled[key] = jax.jit(chunk).lower(self.state, jnp.int32(self.step), self._consts).compile()
+            compiled = jax.jit(chunk).lower(self.state, jnp.int32(self.step), self._consts).compile()
+            if self._auto and self.propagation == "loops" and not native_loops.compiled_native(compiled):
+                # the compiler kept the loops as separate calls (the option came too late, or a neuron
+                # holds an op it cannot inline): the loops would be slow, the lists are not
+                self.propagation = "lists"
+                self._consts = self._constants()
+                compiled = jax.jit(chunk).lower(self.state, jnp.int32(self.step), self._consts).compile()
+            self._compiled[key] = compiled
             self.compile_s += time.perf_counter() - t
         return self._compiled[key]
 

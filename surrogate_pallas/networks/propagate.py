@@ -1,12 +1,21 @@
 """Event-driven spike propagation: the cost is the spikes times their fan-out, never the synapses.
 
-Each step, the neurons that fired are gathered into fixed-size lists of ``K`` indices (padded with the
+Two formulations of the same sums, in the same order (so the same floats):
+
+- **Lists** (vector ops, for XLA on any device).  Each step, the neurons that fired are gathered into fixed-size lists of ``K`` indices (padded with the
 all-padding row ``n_pre``), and each list's rows of targets are scatter-added into the postsynaptic
 accumulator.  One list is enough when at most ``K`` neurons fire; a burst takes more lists, as many
-as it needs, so no spike is ever dropped.  ``dense_oracle`` is the plain dense transcription the
-tests compare with.
+as it needs, so no spike is ever dropped.
+- **Loops** (``record_fired``, ``add_row``): plain loops, which the CPU compiler turns into one
+  native loop nest when the whole chunk is compiled as one function (see ``_native_loops``).  The
+  fired neurons are written straight to the event record, skipping silent groups of neurons; then
+  each one's row of compressed sparse rows is added, synapse by synapse.  No list size, no padding.
+
+``dense_oracle`` is the plain dense transcription the tests compare with.
 """
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -77,6 +86,64 @@ def add_rows(acc, idx, targets, weights, slot=None):
     if slot is None:
         return acc.at[rows].add(w, mode="drop")
     return acc.at[slot, rows].add(w, mode="drop")
+
+
+def _any_of_groups(x, fan):
+    """``x.reshape(-1, fan).any(axis=1)`` as halving ORs (``fan`` a power of two): elementwise ops, as
+    XLA:CPU compiles a reduction inside a loop compiled whole into a call per element."""
+    y = x.reshape(-1, fan)
+    while y.shape[1] > 1:
+        half = y.shape[1] // 2
+        y = y[:, :half] | y[:, half:]
+    return y[:, 0]
+
+
+def record_fired(fired, ev, at, fan: int = 8, top: int = 2048):
+    """Write the indices of the fired neurons, ascending, to ``ev[at:]`` (the writes past the end of
+    ``ev`` land on its last entry) and return ``(ev, at + the number fired)``.
+
+    The neurons are grouped in a tree of ``fan`` children per node (levels added until at most
+    ``top`` nodes remain at the top); a node is entered only if one of its neurons fired, and the
+    ``fan`` neurons of an entered leaf are written without a branch (each write moves ``at`` on by
+    whether the neuron fired).  A step costs the top level plus ``fan`` iterations per level per
+    spike, where a test per neuron would cost the population."""
+    if fan < 2 or fan & (fan - 1):
+        raise ValueError(f"fan: expected a power of two >= 2, got {fan}")
+    n, cap = fired.shape[0], ev.shape[0]
+    levels = max(1, math.ceil(math.log(max(n / top, 1.0), fan)))
+    width = fan ** levels
+    x = jnp.pad(fired, (0, -(-n // width) * width - n))
+    flags = [x]
+    for _ in range(levels):
+        flags.append(_any_of_groups(flags[-1], fan))
+    get = lambda a, k: lax.dynamic_index_in_dim(a, k, keepdims=False)  # noqa: E731
+
+    def neuron(i, c):
+        ev, at = c
+        ev = lax.dynamic_update_index_in_dim(ev, i, jnp.minimum(at, cap - 1), 0)
+        return ev, at + get(x, i).astype(jnp.int32)
+
+    def visit(level):
+        inner = neuron if level == 1 else visit(level - 1)
+        return lambda i, c: lax.cond(get(flags[level], i), lambda c: lax.fori_loop(i * fan, (i + 1) * fan, inner, c),
+                                     lambda c: c, c)
+
+    return lax.fori_loop(0, flags[-1].shape[0], visit(levels), (ev, at))
+
+
+def add_row(acc, i, row_ptr, cols, weights, slot_of=None):
+    """``acc[cols[s]] += weights[s]`` for the synapses ``s`` of row ``i`` (``row_ptr[i]:row_ptr[i + 1]``),
+    in order, one element at a time; ``weights`` per synapse or a scalar.  ``slot_of(s)``: the ring-buffer
+    row of synapse ``s`` (``acc`` is then ``[slots, n]``), or None."""
+    at = lambda a, k: lax.dynamic_index_in_dim(a, k, keepdims=False)  # noqa: E731
+
+    def synapse(s, acc):
+        w = at(weights, s) if jnp.ndim(weights) else jnp.asarray(weights, acc.dtype)
+        where = (at(cols, s),) if slot_of is None else (slot_of(s), at(cols, s))
+        old = lax.dynamic_slice(acc, where, (1,) * acc.ndim)
+        return lax.dynamic_update_slice(acc, old + w, where)
+
+    return lax.fori_loop(at(row_ptr, i), at(row_ptr, i + 1), synapse, acc)
 
 
 def dense_oracle(spikes, W):

@@ -12,18 +12,19 @@ from surrogate_pallas.networks import benchmark
 DATA = Path(__file__).resolve().parents[1] / "data" / "brian2"
 
 
-def run(kind):
+def run(kind, propagation):
     z = np.load(DATA / f"{kind}_4000.npz")
     net = benchmark.build(kind, connectivity=benchmark.load_connectivity(DATA / f"{kind}_4000.npz"))
-    r = net.simulator().run(1000.0, chunk=2500)
+    r = net.simulator(propagation=propagation).run(1000.0, chunk=2500)
     ev = r.spikes["P"]
     order = np.lexsort((ev.i, ev.step))
     return ev.i[order], ev.step[order], z["spike_i"], z["spike_step"], r
 
 
+@pytest.mark.parametrize("propagation", ["loops", "lists"])
 @pytest.mark.parametrize("kind,identical_ms", [("cuba", 100.0), ("coba", 1000.0)])
-def test_spikes_equal_brian2s(kind, identical_ms):
-    i, step, bi, bstep, r = run(kind)
+def test_spikes_equal_brian2s(kind, identical_ms, propagation):
+    i, step, bi, bstep, r = run(kind, propagation)
     cut = int(round(identical_ms / 0.1))
     mine, theirs = step < cut, bstep < cut
     assert theirs.sum() > 2000

@@ -8,7 +8,7 @@ import pytest
 import surrogate_pallas as sp
 from surrogate_pallas import networks as nw
 from surrogate_pallas.derivation.steps import Values, bits_of, charge_of, reset_of, threshold_value
-from surrogate_pallas.networks.propagate import add_rows, dense_oracle, spike_lists
+from surrogate_pallas.networks.propagate import add_row, add_rows, dense_oracle, record_fired, spike_lists
 from surrogate_pallas.surrogates import fire
 
 # a relay: fires whenever its input current exceeds 0.5, holds nothing
@@ -30,6 +30,49 @@ def test_spike_lists_propagate_every_spike_like_the_dense_product(K, p):
 
     got = jax.jit(lambda f: spike_lists(f, K, body, jnp.zeros(23)))(fired)
     np.testing.assert_array_equal(got, dense_oracle(fired, jnp.asarray(conn.dense())))
+
+
+@pytest.mark.parametrize("n,p", [(37, 0.02), (37, 0.3), (37, 1.0), (37, 0.0), (700, 0.05), (700, 1.0)])
+def test_the_loops_record_and_propagate_every_spike_like_the_dense_product(n, p):
+    """The loops' formulation: the fired neurons recorded ascending (a tree of groups, several levels
+    at n = 700), each one's compressed row added: what ``spikes @ W`` says, in the same order."""
+    rng = np.random.default_rng(1)
+    conn = nw.fixed_probability(n, 23, 0.3, seed=0, weight=lambda r, m: r.integers(1, 8, m) * 0.25)
+    fired = jnp.asarray(rng.random(n) < p)
+    row_ptr, cols, w, _ = (jnp.asarray(a) for a in conn.csr())
+
+    def run(f):
+        ev, at = record_fired(f, jnp.full(n + 3, -1, jnp.int32), jnp.int32(2), fan=4, top=8)
+        acc = jax.lax.fori_loop(2, at, lambda k, acc: add_row(acc, ev[k], row_ptr, cols, w), jnp.zeros(23))
+        return ev, at, acc
+
+    ev, at, acc = jax.jit(run)(fired)
+    want = np.nonzero(np.asarray(fired))[0]
+    assert int(at) == 2 + len(want)
+    np.testing.assert_array_equal(np.asarray(ev)[2:int(at)], want)
+    np.testing.assert_array_equal(acc, dense_oracle(fired, jnp.asarray(conn.dense())))
+
+
+def test_the_loops_compile_natively_here_and_fall_back_to_the_lists_where_they_cannot():
+    """The test process imports the package before JAX starts, so ``auto`` runs the loops compiled whole;
+    a process where JAX ran first, or that opts out, runs the lists, with the same spikes."""
+    import subprocess
+    import sys
+    sim = nw.benchmark.build("cuba", 200, 0).simulator()
+    sim.run(steps=50)
+    assert sim.propagation == "loops"
+    code = ("import sys, jax, jax.numpy as jnp\n"
+            "if sys.argv[1] == 'late': jnp.ones(1).block_until_ready()\n"
+            "import surrogate_pallas.networks as nw\n"
+            "sim = nw.benchmark.build('cuba', 200, 0).simulator(); r = sim.run(steps=50)\n"
+            "print(sim.propagation, len(r.spikes['P'].i))\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "XLA_FLAGS"}  # ours, set by this process
+    env["JAX_PLATFORMS"] = "cpu"
+    late = subprocess.run([sys.executable, "-c", code, "late"], capture_output=True, text=True, env=env, check=True)
+    opted = subprocess.run([sys.executable, "-c", code, "early"], capture_output=True, text=True, check=True,
+                           env=dict(env, SURROGATE_PALLAS_NATIVE_LOOPS="0"))
+    want = f"lists {len(sim.result().spikes['P'].i)}"
+    assert late.stdout.split("\n")[-2] == want and opted.stdout.split("\n")[-2] == want
 
 
 def _dense_run(net, steps):
@@ -58,7 +101,8 @@ def _dense_run(net, steps):
     return {k: np.array(v) for k, v in spikes.items()}
 
 
-def test_a_network_equals_its_dense_transcription_spike_for_spike():
+@pytest.mark.parametrize("propagation", ["loops", "lists"])
+def test_a_network_equals_its_dense_transcription_spike_for_spike(propagation):
     """Two populations (CUBA onto COBA and back), dyadic weights (their sums are exact in any order)."""
     net = nw.Network(dt=0.1)
     rng = np.random.default_rng(5)
@@ -69,7 +113,7 @@ def test_a_network_equals_its_dense_transcription_spike_for_spike():
     net.connect("B", "A", nw.fixed_probability(80, 120, 0.1, seed=3, weight=-2.5), "gi")
     net.connect("B", "B", nw.fixed_in_degree(80, 80, 4, seed=4, weight=1.5), "gi")
     steps = 800
-    r = net.simulator(spikes_per_pass=4).run(steps=steps, chunk=300)
+    r = net.simulator(spikes_per_pass=4, propagation=propagation).run(steps=steps, chunk=300)
     want = _dense_run(net, steps)
     for name in ("A", "B"):
         dense = np.zeros((steps, net.populations[name].n), bool)
@@ -79,7 +123,8 @@ def test_a_network_equals_its_dense_transcription_spike_for_spike():
         np.testing.assert_array_equal(r.counts[name], want[name].sum(1))
 
 
-def test_a_burst_in_which_every_neuron_fires_loses_no_spike():
+@pytest.mark.parametrize("propagation", ["loops", "lists"])
+def test_a_burst_in_which_every_neuron_fires_loses_no_spike(propagation):
     """Every relay fires every step; a spike list holds 8 and the event buffer starts small: more lists
     and a larger buffer record all of them, and every spike is propagated."""
     n, steps = 300, 40
@@ -88,21 +133,22 @@ def test_a_burst_in_which_every_neuron_fires_loses_no_spike():
     net.add_population("C", RELAY.with_params(), n)
     net.add_current("R", 1.0)
     net.connect("R", "C", nw.one_to_one(n, weight=1.0), "input")
-    r = net.simulator(spikes_per_pass=8).run(steps=steps, chunk=steps)
+    r = net.simulator(spikes_per_pass=8, propagation=propagation).run(steps=steps, chunk=steps)
     assert len(r.spikes["R"].i) == n * steps and np.all(r.counts["R"] == n)
     assert np.all(r.counts["C"][1:] == n) and r.counts["C"][0] == 0  # one step later, every one
     ev = r.spikes["R"]
     assert np.array_equal(np.sort(ev.i[ev.step == 7]), np.arange(n))
 
 
-def test_delays_arrive_that_many_steps_later():
+@pytest.mark.parametrize("propagation", ["loops", "lists"])
+def test_delays_arrive_that_many_steps_later(propagation):
     net = nw.Network(dt=1.0)
     net.add_population("R", RELAY.with_params(), 3)
     net.add_population("C", RELAY.with_params(), 3)
     r_spikes = np.zeros(3)
     net.add_current("R", np.array([1.0, 0.0, 1.0]))
     net.connect("R", "C", nw.from_edges([0, 2], [0, 2], weight=1.0, delay=[2, 5], n_pre=3, n_post=3), "input")
-    r = net.simulator().run(steps=12, chunk=5)
+    r = net.simulator(propagation=propagation).run(steps=12, chunk=5)
     first = {i: int(r.spikes["C"].step[r.spikes["C"].i == i].min()) for i in (0, 2)}
     # a spike at step t with delay d reaches the input current of step t + d + 1
     assert first == {0: 3, 2: 6} and 1 not in r.spikes["C"].i and r_spikes.sum() == 0
@@ -178,6 +224,7 @@ def test_poisson_input_drives_a_population_at_its_rate():
     (lambda net: net.record_state("P", "u", [10]), "indices: out of range"),
     (lambda net: net.simulator(backend="pallas"), "backend: the network step runs on the jnp path"),
     (lambda net: net.simulator(spikes_per_pass=0), "spikes_per_pass: expected a positive whole number"),
+    (lambda net: net.simulator(propagation="dense"), "propagation: expected one of"),
     (lambda net: net.simulator().run(-1.0), "duration_ms: expected a finite duration >= 0"),
     (lambda net: nw.Network(dt=0.0), "dt: must be a finite time step > 0 ms"),
     (lambda net: nw.cuba(tau_m=-1.0), "tau_m: must be a finite time > 0 ms"),
