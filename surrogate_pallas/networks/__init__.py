@@ -1,5 +1,6 @@
 """Networks of spiking neurons: populations, projections with event-driven propagation, inputs,
-monitors and checkpoints (``network.py``); connectivity formats and builders (``connectivity.py``);
+monitors and checkpoints (``network.py``); batches of independent networks in one vmapped program
+(``batch.py``); connectivity formats and builders (``connectivity.py``);
 the CUBA and COBA neurons of the benchmark networks (``models.py``); and those benchmark networks
 themselves (``benchmark.py``)."""
 from .connectivity import (Connectivity, all_to_all, dense, fixed_in_degree, fixed_out_degree, fixed_probability,
@@ -7,6 +8,7 @@ from .connectivity import (Connectivity, all_to_all, dense, fixed_in_degree, fix
 from . import benchmark, models
 from .models import coba, cuba, cuba_u, cuba_v
 from .network import INPUT, Network, Result, Simulator, SpikeEvents
+from .batch import BatchSimulator
 
 __all__ = ["Connectivity", "from_edges", "fixed_probability", "fixed_in_degree", "fixed_out_degree", "one_to_one",
-           "all_to_all", "dense", "cuba", "coba", "cuba_u", "cuba_v", "benchmark", "models", "Network", "Simulator", "Result", "SpikeEvents", "INPUT"]
+           "all_to_all", "dense", "cuba", "coba", "cuba_u", "cuba_v", "benchmark", "models", "Network", "Simulator", "BatchSimulator", "Result", "SpikeEvents", "INPUT"]

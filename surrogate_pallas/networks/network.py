@@ -317,7 +317,8 @@ class Simulator:
             routes[p.name] = tuple(r for r, _ in groups)
             tables[p.name] = [self._table(conn) for _, conn in groups]
         self._routes = routes
-        return dict(tables=tables)
+        currents = {name: jnp.asarray(a, F32) for name, a in self.net.currents.items()}
+        return dict(tables=tables, seed=jnp.int32(self.seed), currents=currents)
 
     def _merged_route(self, p, ks):
         """One route for the direct projections ``ks`` of ``p``: their rows over their targets' concatenation."""
@@ -355,7 +356,7 @@ class Simulator:
     def _step(self, carry, t, capacity, consts):
         state, ev, ptr = carry
         neurons, rings, inputs = state["neurons"], dict(state["rings"]), state["inputs"]
-        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), t) if self.net.poisson else None
+        key = jax.random.fold_in(jax.random.PRNGKey(consts["seed"]), t) if self.net.poisson else None
         # the next step's input current: kept only where something targets it (an op less per step)
         fed = {pr.post for pr in self.net.projections if pr.target == INPUT} | \
             {src.post for src in self.net.poisson if src.target == INPUT}
@@ -367,7 +368,7 @@ class Simulator:
             S = Values(neurons[p.name])
             j = inputs[p.name] if p.name in fed else jnp.float32(0.0)
             if p.name in self.net.currents:
-                j = j + jnp.asarray(self.net.currents[p.name])
+                j = j + consts["currents"][p.name]
             B = bits_of(neuron, P, S)
             H = dict(charge_of(neuron, P, S, B, j))
             thr = threshold_value(neuron, P, Values(H), B)
@@ -452,26 +453,37 @@ class Simulator:
 
         return (ev_i, at), lax.fori_loop(at0, jnp.minimum(at, capacity), spike, accs)
 
+    def chunk_function(self, n_steps: int, capacity: int):
+        """The chunk of ``n_steps`` steps with an event buffer of ``capacity`` per population, as a
+        function ``(state, t0, constants) -> (state, events, pointers, (counts, traces))`` to jit (or
+        vmap, as ``BatchSimulator`` does).  The connectivity is in ``constants``, an argument: no
+        constant of the program."""
+        def chunk(state, t0, consts):
+            ev = {p.name: jnp.full((capacity,), p.n, jnp.int32) for p in self.pops}  # neuron indices
+            ptr = {p.name: jnp.int32(0) for p in self.pops}
+            ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
+            (state, ev, ptr), outs = lax.scan(lambda c, t: self._step(c, t, capacity, consts), (state, ev, ptr), ts)
+            return state, ev, ptr, outs
+        return chunk
+
+    @property
+    def constants(self):
+        """The compiled chunk's constant arguments: the row tables, the seed and the input currents."""
+        return self._consts
+
     def _chunk_fn(self, n_steps, capacity):
-        """The compiled chunk of ``n_steps`` steps with an event buffer of ``capacity`` per population
-        (compiled ahead of time, once per shape; the time it takes is ``compile_s``)."""
+        """The chunk compiled ahead of time, once per shape (the time it takes is ``compile_s``)."""
         key = (n_steps, capacity)
         if key not in self._compiled:
-            def chunk(state, t0, consts):  # the connectivity is an argument: no constant of the program
-                ev = {p.name: jnp.full((capacity,), p.n, jnp.int32) for p in self.pops}  # neuron indices
-                ptr = {p.name: jnp.int32(0) for p in self.pops}
-                ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
-                (state, ev, ptr), outs = lax.scan(lambda c, t: self._step(c, t, capacity, consts), (state, ev, ptr),
-                                                  ts)
-                return state, ev, ptr, outs
             t = time.perf_counter()
-            compiled = jax.jit(chunk).lower(self.state, jnp.int32(self.step), self._consts).compile()
+            args = (self.state, jnp.int32(self.step))
+            compiled = jax.jit(self.chunk_function(n_steps, capacity)).lower(*args, self._consts).compile()
             if self._auto and self.propagation == "loops" and not native_loops.compiled_native(compiled):
                 # the compiler kept the loops as separate calls (the option came too late, or a neuron
                 # holds an op it cannot inline): the loops would be slow, the lists are not
                 self.propagation = "lists"
                 self._consts = self._constants()
-                compiled = jax.jit(chunk).lower(self.state, jnp.int32(self.step), self._consts).compile()
+                compiled = jax.jit(self.chunk_function(n_steps, capacity)).lower(*args, self._consts).compile()
             self._compiled[key] = compiled
             self.compile_s += time.perf_counter() - t
         return self._compiled[key]
@@ -513,25 +525,37 @@ class Simulator:
             self.save(checkpoint)
         return self.result()
 
-    def _advance(self, n):
+    def capacity_for(self, n: int) -> int:
+        """The event buffer a chunk of ``n`` steps starts with: what earlier chunks needed, or a guess."""
         guess = {p.name: self._capacity.get(p.name, 4 * self.K + n * max(1, p.n // 50)) for p in self.pops}
-        capacity = max(guess.values()) + self.K
+        return max(guess.values()) + self.K
+
+    def fits(self, ptr, capacity: int) -> bool:
+        """Whether a chunk's events all fit its buffer (else it is run again with a larger one)."""
+        return max(int(v) for v in ptr.values()) + self.K <= capacity
+
+    def _advance(self, n):
+        capacity = self.capacity_for(n)
         while True:
             fn = self._chunk_fn(n, capacity)
             t = time.perf_counter()
-            state, ev, ptr, (counts, traces) = fn(self.state, jnp.int32(self.step), self._consts)
-            jax.block_until_ready(ptr)
+            out = fn(self.state, jnp.int32(self.step), self._consts)
+            jax.block_until_ready(out[2])
             self.wall_s += time.perf_counter() - t
-            need = max(int(v) for v in ptr.values())
-            if need + self.K <= capacity:
+            if self.fits(out[2], capacity):
                 break
-            capacity = 2 * (need + self.K)  # more spikes than the buffer holds: run the chunk again, larger
+            capacity = 2 * (max(int(v) for v in out[2].values()) + self.K)  # run it again, larger
+        self.record(n, *out)
+
+    def record(self, n: int, state, ev, ptr, outs) -> None:
+        """Keep what a chunk of ``n`` steps recorded, and continue from its state."""
+        counts, traces = outs
         for p in self.pops:
             k = int(ptr[p.name])
             c = np.asarray(counts[p.name])  # events are written in step order: their steps are the counts'
             steps = np.repeat(np.arange(self.step, self.step + n, dtype=np.int32), c)
             self._events[p.name].append((np.asarray(ev[p.name][:k]), steps))
-            self._counts[p.name].append(np.asarray(counts[p.name]))
+            self._counts[p.name].append(c)
             self._capacity[p.name] = max(self._capacity.get(p.name, 0), 2 * k + self.K)
         for rows, tr in zip(self._trace_rows, traces):
             rows.append(np.asarray(tr))

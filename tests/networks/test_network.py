@@ -204,6 +204,40 @@ def test_a_resumed_run_is_the_run_that_was_never_interrupted(tmp_path):
         _cuba(n=300).simulator(seed=3).restore(ck)
 
 
+def _driven(seed, n=150):
+    """A CUBA population of its own connectivity and initial state, with Poisson input keyed by the seed."""
+    net = nw.benchmark.build("cuba", n, seed)
+    net.add_poisson("P", rate_hz=20.0, weight=0.5, target="ge", n_sources=3)
+    net.record_state("P", "u", [1, 7])
+    return net
+
+
+def test_a_batch_of_networks_is_each_network_run_alone():
+    """Networks of their own connectivity (rows of different lengths), initial state and seed, in one
+    vmapped program: each gets the spikes, counts and traces its own simulator gives."""
+    seeds = [0, 1, 5]
+    batch = nw.BatchSimulator([_driven(s) for s in seeds], seeds=[10 + s for s in seeds])
+    got = batch.run(steps=400, chunk=150)
+    fan_outs = {m.constants["tables"]["P"][0][0].shape[1] for m in batch.members}
+    assert len(fan_outs) > 1  # the tables were padded to one shape
+    for s, r in zip(seeds, got):
+        want = _driven(s).simulator(seed=10 + s, propagation="lists").run(steps=400, chunk=150)
+        assert len(r.spikes["P"].i) > 15
+        np.testing.assert_array_equal(r.spikes["P"].i, want.spikes["P"].i)
+        np.testing.assert_array_equal(r.spikes["P"].step, want.spikes["P"].step)
+        np.testing.assert_array_equal(r.traces[0][3], want.traces[0][3])
+    assert not np.array_equal(got[0].counts["P"], got[1].counts["P"])
+
+
+def test_a_batch_refuses_networks_of_different_structures():
+    other = _driven(0)
+    other.add_current("P", 1.0)
+    with pytest.raises(ValueError, match="network 1 differs from network 0 in its structure"):
+        nw.BatchSimulator([_driven(0), other], seeds=[0, 1])
+    with pytest.raises(ValueError, match="seeds: expected one seed per network"):
+        nw.BatchSimulator([_driven(0)], seeds=[0, 1])
+
+
 def test_poisson_input_drives_a_population_at_its_rate():
     net = nw.Network(dt=0.1)
     net.add_population("R", RELAY.with_params(), 2000)

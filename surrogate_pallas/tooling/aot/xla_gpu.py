@@ -1,0 +1,93 @@
+"""Compile whole programs for NVIDIA GPUs ahead of time, with no GPU: XLA:GPU's deviceless mode.
+
+Given a description of the GPU (``gpu_specs/*.txtpb``: XLA's ``GpuTargetConfig`` for the H100 SXM
+and the H200, from openxla/xla's ``xla/backends/gpu/target_config/specs``), XLA compiles the whole
+program for sm_90a as it would on the GPU: its own fusions, Pallas Triton kernels through XLA's
+bundled Triton, and Mosaic GPU kernels.  Needs the ``aot`` extra (``jax-cuda12-plugin``); the
+runtime stays on the CPU, and no driver is opened.
+
+The arguments must be placed on the topology's compile-only devices (``place``); with host
+arguments, ``jit`` would quietly compile for the CPU instead.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from pathlib import Path
+
+import jax
+import numpy as np
+
+SPECS = Path(__file__).with_name("gpu_specs")
+TARGETS = {"h100": "h100.txtpb", "h200": "h200.txtpb"}
+GPU_BACKENDS = ("triton", "mosaic")
+# the custom call each GPU backend's kernels become in the compiled program
+KERNEL_CALLS = {"triton": "__gpu$xla.gpu.triton", "mosaic": "mosaic_gpu"}
+
+
+def _config(target: str) -> str:
+    if target not in TARGETS:
+        raise ValueError(f"GPU target: expected one of {tuple(TARGETS)}, got {target!r}")
+    return (SPECS / TARGETS[target]).read_text()
+
+
+@functools.cache
+def topology(target: str, devices: int = 1):
+    """The compile-only topology of ``devices`` GPUs of ``target`` on one host."""
+    try:
+        import jax_cuda12_plugin  # noqa: F401
+    except ImportError:
+        raise RuntimeError("compiling for NVIDIA GPUs without one needs the CUDA plugin: "
+                           "pip install 'surrogate-pallas[aot]'") from None
+    from jax.experimental import topologies
+    config = _config(target)
+    try:
+        return topologies.get_topology_desc("cuda", "cuda", target_config=config, topology=f"1x1x{devices}")
+    except Exception as e:  # an older XLA that lacks a field of the current spec: drop that field
+        if "collective_memory_granularity" not in str(e):
+            raise
+        config = "\n".join(line for line in config.splitlines() if "collective_memory_granularity" not in line)
+        return topologies.get_topology_desc("cuda", "cuda", target_config=config, topology=f"1x1x{devices}")
+
+
+def mesh(target: str, devices: int = 1, axis_names=("x",), axis_types=None):
+    devs = np.array(topology(target, devices).devices).reshape([-1] + [1] * (len(axis_names) - 1))
+    kw = {} if axis_types is None else dict(axis_types=axis_types)
+    return jax.sharding.Mesh(devs, axis_names, **kw)
+
+
+def place(args, target: str):
+    """The abstract arguments on the target's first compile-only device."""
+    device = jax.sharding.SingleDeviceSharding(topology(target).devices[0])
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), args)
+
+
+@dataclasses.dataclass
+class GPUReport:
+    ok: bool
+    error: str | None = None
+    kernels: dict = dataclasses.field(default_factory=dict)  # GPU backend -> kernel custom calls
+    temp_bytes: int = 0        # XLA temporaries (memory_analysis)
+    argument_bytes: int = 0
+    output_bytes: int = 0
+    hlo: str = dataclasses.field(default="", repr=False)
+
+
+def compile_program(fn, args, target: str, mesh_=None) -> GPUReport:
+    """Compile ``fn(*args)`` for ``target``; ``args`` abstract (``ShapeDtypeStruct``), placed on the
+    target's first device unless they carry shardings of ``mesh_`` (a mesh of its devices)."""
+    try:
+        if mesh_ is None:
+            args = place(args, target)
+            mesh_ = mesh(target)
+        with jax.sharding.use_abstract_mesh(mesh_.abstract_mesh):
+            compiled = jax.jit(fn).lower(*args).compile()
+        text = compiled.as_text()
+        mem = compiled.memory_analysis()
+    except Exception as e:  # noqa: BLE001  (every compiler error is a finding, reported by name)
+        return GPUReport(False, f"{type(e).__name__}: {str(e)[:2000]}")
+    kernels = {b: len(re.findall(rf'custom_call_target="{re.escape(c)}[^"]*"', text)) for b, c in KERNEL_CALLS.items()}
+    return GPUReport(True, None, kernels, int(getattr(mem, "temp_size_in_bytes", 0) or 0),
+                     int(getattr(mem, "argument_size_in_bytes", 0) or 0),
+                     int(getattr(mem, "output_size_in_bytes", 0) or 0), text)
