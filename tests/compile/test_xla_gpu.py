@@ -20,7 +20,7 @@ FULL = os.environ.get("SP_AOT_MATRIX") == "full"
 CORE = os.environ.get("SP_AOT_MATRIX") == "core"
 MATRIX = programs.full_matrix() if FULL else programs.core_matrix() if CORE else programs.ci_matrix()
 GPUS = tuple(xla_gpu.TARGETS)
-CASES = [(p, backend, GPUS if FULL else (GPUS[(i + k) % len(GPUS)],))
+CASES = [(p, backend, GPUS if FULL else (GPUS[(i + i // len(programs.WHATS) + k) % len(GPUS)],))
          for i, p in enumerate(MATRIX) for k, backend in enumerate(xla_gpu.GPU_BACKENDS)]
 
 

@@ -8,11 +8,18 @@ runtime stays on the CPU, and no driver is opened.
 
 The arguments must be placed on the topology's compile-only devices (``place``); with host
 arguments, ``jit`` would quietly compile for the CPU instead.
+
+**Which ptxas.** XLA's Triton path runs the ``ptxas`` of the ``nvidia-cuda-nvcc-cu12`` wheel when it is
+installed (the ``aot`` extra pins it), and Mosaic GPU runs the first ``ptxas`` on ``PATH`` (else
+``/usr/local/cuda/bin``).  So that both run the same pinned one, ``topology`` puts the wheel's ``bin``
+first on this process's ``PATH``.  Without the wheel, both run the machine's CUDA toolkit, if any.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -32,9 +39,21 @@ def _config(target: str) -> str:
     return (SPECS / TARGETS[target]).read_text()
 
 
+def ptxas_dir() -> str | None:
+    """The ``bin`` of the ``nvidia-cuda-nvcc-cu12`` wheel, or None."""
+    spec = importlib.util.find_spec("nvidia.cuda_nvcc") if importlib.util.find_spec("nvidia") else None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bin_dir = Path(list(spec.submodule_search_locations)[0]) / "bin"
+    return str(bin_dir) if (bin_dir / "ptxas").exists() else None
+
+
 @functools.cache
 def topology(target: str, devices: int = 1):
     """The compile-only topology of ``devices`` GPUs of ``target`` on one host."""
+    pinned = ptxas_dir()
+    if pinned and os.environ.get("PATH", "").split(os.pathsep)[0] != pinned:
+        os.environ["PATH"] = pinned + os.pathsep + os.environ.get("PATH", "")
     try:
         import jax_cuda12_plugin  # noqa: F401
     except ImportError:
@@ -42,13 +61,9 @@ def topology(target: str, devices: int = 1):
                            "pip install 'surrogate-pallas[aot]'") from None
     from jax.experimental import topologies
     config = _config(target)
-    try:
-        return topologies.get_topology_desc("cuda", "cuda", target_config=config, topology=f"1x1x{devices}")
-    except Exception as e:  # an older XLA that lacks a field of the current spec: drop that field
-        if "collective_memory_granularity" not in str(e):
-            raise
+    if tuple(int(x) for x in jax.__version__.split(".")[:2]) < (0, 11):  # its XLA predates this field
         config = "\n".join(line for line in config.splitlines() if "collective_memory_granularity" not in line)
-        return topologies.get_topology_desc("cuda", "cuda", target_config=config, topology=f"1x1x{devices}")
+    return topologies.get_topology_desc("cuda", "cuda", target_config=config, topology=f"1x1x{devices}")
 
 
 def mesh(target: str, devices: int = 1, axis_names=("x",), axis_types=None):
