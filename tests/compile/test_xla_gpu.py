@@ -76,3 +76,16 @@ def test_a_gpu_compile_failure_is_reported_by_name():
     assert not r.ok and "TypeError" in r.error
     with pytest.raises(ValueError, match="GPU target: expected one of"):
         xla_gpu.topology("a100")
+
+
+def test_inspect_reads_the_whole_program_that_xla_gpu_compiled():
+    """``inspect``'s gpu-* rows: compiled, the program's bytes against the ideal, moves, temporaries."""
+    from surrogate_pallas.tooling.aot import report
+    prog = programs.Program("spikingjelly_hard", "fwd", (65536,), T=64)
+    rows = report.inspect_program(prog, ["gpu-h200", "gpu-h100-mosaic"])
+    assert all(r["compiled"] for r in rows), [r["error"] for r in rows]
+    triton = rows[0]
+    assert triton["kernels"] >= 1 and triton["moves"] == 0
+    assert 0.99 < triton["bytes_ratio"] < 1.01  # aligned N: exactly the kernel's own reads and writes
+    text = report.table(rows)
+    assert "gpu-h100-mosaic" in text and "XLA:GPU bytes ratio at most" in text

@@ -4,7 +4,9 @@ For every program of ``programs.inspect_matrix()`` and every target it reports
 whether it compiled; for TPU the whole compiled program's HBM bytes against the
 fused kernels' ideal bytes, the kernels' VMEM and XLA's temporaries, and any
 sequence-sized copy, pad or slice left around the kernels; for NVIDIA each
-Triton kernel's registers, spills and shared memory.  None of it is timing, so
+Triton kernel's registers, spills and shared memory (the pip ``triton`` build);
+for the H100 and H200 the whole program compiled by XLA:GPU, in each GPU backend:
+its bytes against the ideal, sequence-sized moves and temporaries.  None of it is timing, so
 none of it is noise: ``--compare BASELINE --max-regression 5%`` fails on any
 figure that got worse.
 """
@@ -24,7 +26,8 @@ from . import programs
 
 TPU_TARGETS = ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e")
 CUDA_TARGETS = ("cuda-sm80", "cuda-sm90", "cuda-sm100")
-TARGETS = TPU_TARGETS + CUDA_TARGETS
+GPU_TARGETS = ("gpu-h100", "gpu-h200", "gpu-h100-mosaic", "gpu-h200-mosaic")  # XLA:GPU, whole programs
+TARGETS = TPU_TARGETS + CUDA_TARGETS + GPU_TARGETS
 # figure -> absolute slack below which a change is not a regression (every gated figure: higher is worse)
 GATED = {"bytes_ratio": 0.0, "vmem_bytes": 64 * 2**10, "temp_bytes": 64 * 2**10, "moves": 0,
          "registers": 0, "spill_bytes": 0, "shared_bytes": 1024}
@@ -60,11 +63,36 @@ def inspect_cuda(program, arch):
     return row
 
 
-def _inspect_program(p, targets):
+def inspect_gpu(program, target):
+    """The whole program compiled by XLA:GPU: ``target`` is ``h100`` or ``h200``, with ``-mosaic`` for
+    the Mosaic GPU backend (else Pallas Triton)."""
+    import math
+
+    import jax
+    import jax.numpy as jnp
+
+    from . import hbm, tpu, xla_gpu
+    gpu, _, mosaic = target.partition("-")
+    backend = "mosaic" if mosaic else "triton"
+    fn, args = program.build(gpu_backend=backend)
+    r = xla_gpu.compile_program(fn, args, gpu)
+    row = dict(compiled=r.ok, error=r.error)
+    if r.ok:
+        ideal = program.ideal_bytes()
+        moved = hbm.hbm_bytes(r.hlo)  # no on-chip memory space on a GPU: every operand and result
+        biggest = max((math.prod(a.shape) * jnp.dtype(a.dtype).itemsize for a in jax.tree.leaves(args)), default=0)
+        moves = tpu.moves(r.hlo, max(biggest // 2, 1))
+        row.update(hbm_bytes=moved, ideal_bytes=ideal, bytes_ratio=None if not (ideal and moved) else moved / ideal,
+                   temp_bytes=r.temp_bytes, kernels=r.kernels[backend], moves=len(moves), move_ops=list(moves))
+    return row
+
+
+def inspect_program(p, targets):
     rows = []
     for t in targets:
         kind, _, which = t.partition("-")
-        row = inspect_tpu(p, which) if kind == "tpu" else inspect_cuda(p, which)
+        row = inspect_tpu(p, which) if kind == "tpu" else inspect_gpu(p, which) if kind == "gpu" \
+            else inspect_cuda(p, which)
         rows.append(dict(key=f"{p.id}|{t}", id=p.id, target=t, **row))
     return rows
 
@@ -86,8 +114,8 @@ def run(progs, targets, progress=True, jobs=1):
         pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(progs)),
                                                       mp_context=multiprocessing.get_context("spawn"))
     try:
-        results = pool.map(_inspect_program, progs, [targets] * len(progs)) if pool \
-            else (_inspect_program(p, targets) for p in progs)
+        results = pool.map(inspect_program, progs, [targets] * len(progs)) if pool \
+            else (inspect_program(p, targets) for p in progs)
         for r in results:
             rows += r
             if bar:
@@ -125,7 +153,8 @@ def table(rows) -> str:
     """Two tables (TPU: bytes and VMEM; NVIDIA: registers, spills, shared memory), then a summary."""
     w = max([52] + [len(r["id"]) for r in rows])
     tpu = [r for r in rows if r["target"].startswith("tpu")]
-    cuda = [r for r in rows if not r["target"].startswith("tpu")]
+    cuda = [r for r in rows if r["target"].startswith("cuda")]
+    gpu = [r for r in rows if r["target"].startswith("gpu")]
     lines = []
     if tpu:
         head = (f"{'program':<{w}} {'target':<10} {'ok':<3} {'HBM MiB':>9} {'ideal':>9} {'ratio':>6} {'moves':>5} "
@@ -152,6 +181,20 @@ def table(rows) -> str:
             lines.append(f"{r['id']:<{w}} {r['target']:<10} yes {r.get('registers', '-'):>5} "
                          f"{r.get('spill_bytes', '-'):>5} {r.get('shared_bytes', '-'):>6}")
         lines.append("")
+    if gpu:
+        head = (f"{'program':<{w}} {'target':<16} {'ok':<3} {'MiB':>9} {'ideal':>9} {'ratio':>6} {'moves':>5} "
+                f"{'temp MiB':>8}")
+        lines += [head, "-" * len(head)]
+        for r in gpu:
+            if not r["compiled"]:
+                lines.append(f"{r['id']:<{w}} {r['target']:<16} NO  {r['error']}")
+                continue
+            ratio = "-" if r["bytes_ratio"] is None else f"{r['bytes_ratio']:.2f}x"
+            ideal = "-" if not r["ideal_bytes"] else _mib(r["ideal_bytes"])
+            lines.append(f"{r['id']:<{w}} {r['target']:<16} yes {_mib(r['hbm_bytes'] or 0):>9} {ideal:>9} "
+                         f"{ratio:>6} {r['moves']:>5} {_mib(r['temp_bytes']):>8}")
+        lines += ["gpu-*: XLA:GPU compiled the whole program for that GPU (-mosaic: the Mosaic GPU backend, else "
+                  "Pallas Triton); MiB: the bytes its ops and kernels read and write in device memory.", ""]
     lines.append(summary(rows))
     return "\n".join(lines)
 
@@ -159,11 +202,16 @@ def table(rows) -> str:
 def summary(rows) -> str:
     """One line: how many compiled, the worst bytes ratio, sequence-sized moves, registers and spills."""
     ok = [r for r in rows if r["compiled"]]
-    ratios = [r["bytes_ratio"] for r in ok if r.get("bytes_ratio") is not None]
+    ratios = [r["bytes_ratio"] for r in ok if r.get("bytes_ratio") is not None and r["target"].startswith("tpu")]
+    gpu = [r for r in ok if r["target"].startswith("gpu")]
+    gpu_ratios = [r["bytes_ratio"] for r in gpu if r.get("bytes_ratio") is not None]
     regs = [r["registers"] for r in ok if r.get("registers") is not None]
     parts = [f"{len(ok)} of {len(rows)} program x target pairs compiled"]
     if ratios:
         parts.append(f"TPU bytes ratio at most {max(ratios):.2f}x, {sum(r.get('moves') or 0 for r in ok)} "
+                     "sequence-sized moves")
+    if gpu_ratios:
+        parts.append(f"XLA:GPU bytes ratio at most {max(gpu_ratios):.2f}x, {sum(r.get('moves') or 0 for r in gpu)} "
                      "sequence-sized moves")
     if regs:
         parts.append(f"NVIDIA at most {max(regs)} registers, {sum(r.get('spill_bytes') or 0 for r in ok)} "
