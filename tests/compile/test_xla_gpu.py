@@ -89,3 +89,26 @@ def test_inspect_reads_the_whole_program_that_xla_gpu_compiled():
     assert 0.99 < triton["bytes_ratio"] < 1.01  # aligned N: exactly the kernel's own reads and writes
     text = report.table(rows)
     assert "gpu-h100-mosaic" in text and "XLA:GPU bytes ratio at most" in text
+
+
+@pytest.mark.parametrize("backend", xla_gpu.GPU_BACKENDS)
+def test_an_exported_artifact_compiles_for_the_gpus(backend):
+    """``jax.export`` for cuda (with cpu and tpu), serialized and read back, compiles for the H100 and
+    H200: forward and fused backward, the kernels intact."""
+    from jax import export
+    p = sp.presets.spikingjelly(tau=2.0)
+
+    def f(j, v):
+        def loss(j, v):
+            st, out = sp.lif_sequence(j, sp.NeuronState(v), p, backend="pallas", gpu_backend=backend)
+            return jnp.sum(out.s * j) + jnp.sum(st.v)
+        return jax.grad(loss, (0, 1))(j, v)
+
+    args = (jax.ShapeDtypeStruct((16, 1000), jnp.float32), jax.ShapeDtypeStruct((1000,), jnp.float32))
+    checks = [export.DisabledSafetyCheck.custom_call(c) for c in ("__gpu$xla.gpu.triton", "mosaic_gpu_v2")]
+    exp = export.export(jax.jit(f), platforms=("cpu", "cuda", "tpu"), disabled_checks=checks)(*args)
+    back = export.deserialize(exp.serialize())
+    for gpu in GPUS:
+        r = xla_gpu.compile_program(back.call, args, gpu)
+        assert r.ok, f"{backend} on {gpu}: {r.error}"
+        assert r.kernels[backend] >= 2, r.kernels
