@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import Network, Result, Simulator
+from .network import Network, Result, Simulator, steps_of
 
 
 def _params(params):
@@ -109,18 +109,7 @@ class BatchSimulator:
             progress=None) -> list[Result]:
         """Advance every network by ``duration_ms`` (or ``steps``) in chunks of ``chunk`` steps; one
         ``Result`` per network.  ``progress(done, total)`` is called after every chunk."""
-        if (duration_ms is None) == (steps is None):
-            raise ValueError("run: give exactly one of duration_ms and steps")
-        lead = self.members[0]
-        if steps is None:
-            duration_ms = float(duration_ms)
-            if not duration_ms >= 0 or not math.isfinite(duration_ms):
-                raise ValueError(f"duration_ms: expected a finite duration >= 0, got {duration_ms!r}")
-            steps = int(round(duration_ms / lead.net.dt))
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"steps: expected a whole number >= 0, got {steps!r}")
-        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk <= 0:
-            raise ValueError(f"chunk: expected a positive number of steps, got {chunk!r}")
+        steps = steps_of(duration_ms, steps, chunk, self.members[0].net.dt)
         done = 0
         while done < steps:
             n = int(min(chunk, steps - done))

@@ -227,6 +227,22 @@ class Result:
         return n / (self.sizes[pop] * self.steps * self.dt / 1000.0) if self.steps else 0.0
 
 
+def steps_of(duration_ms, steps, chunk, dt) -> int:
+    """The steps a ``run(duration_ms | steps=, chunk=)`` asks for, its arguments checked."""
+    if (duration_ms is None) == (steps is None):
+        raise ValueError("run: give exactly one of duration_ms and steps")
+    if steps is None:
+        duration_ms = float(duration_ms)
+        if not duration_ms >= 0 or not math.isfinite(duration_ms):
+            raise ValueError(f"duration_ms: expected a finite duration >= 0, got {duration_ms!r}")
+        steps = int(round(duration_ms / dt))
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps: expected a whole number >= 0, got {steps!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk <= 0:
+        raise ValueError(f"chunk: expected a positive number of steps, got {chunk!r}")
+    return int(steps)
+
+
 def _atomic_savez(path: Path, **arrays):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -494,17 +510,7 @@ class Simulator:
         """Advance by ``duration_ms`` (or ``steps``) in chunks of ``chunk`` steps.  ``progress(done, total)``
         is called after every chunk.  With ``checkpoint``, the state and every record are saved there
         after every ``checkpoint_every`` chunks, and when the run is interrupted (Ctrl-C, an error)."""
-        if (duration_ms is None) == (steps is None):
-            raise ValueError("run: give exactly one of duration_ms and steps")
-        if steps is None:
-            duration_ms = float(duration_ms)
-            if not duration_ms >= 0 or not math.isfinite(duration_ms):
-                raise ValueError(f"duration_ms: expected a finite duration >= 0, got {duration_ms!r}")
-            steps = int(round(duration_ms / self.net.dt))
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"steps: expected a whole number >= 0, got {steps!r}")
-        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk <= 0:
-            raise ValueError(f"chunk: expected a positive number of steps, got {chunk!r}")
+        steps = steps_of(duration_ms, steps, chunk, self.net.dt)
         done, since_save = 0, 0
         try:
             while done < steps:

@@ -149,25 +149,32 @@ def _mib(x):
     return f"{x / 2**20:.2f}"
 
 
+def _bytes_table(rows, w, tw, bytes_head, last_head, last):
+    """A table of compiled bytes against the ideal: ``last(row)`` is its last column."""
+    head = (f"{'program':<{w}} {'target':<{tw}} {'ok':<3} {bytes_head:>9} {'ideal':>9} {'ratio':>6} {'moves':>5} "
+            f"{last_head:>8}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if not r["compiled"]:
+            lines.append(f"{r['id']:<{w}} {r['target']:<{tw}} NO  {r['error']}")
+            continue
+        ratio = "-" if r["bytes_ratio"] is None else f"{r['bytes_ratio']:.2f}x"
+        ideal = "-" if not r["ideal_bytes"] else _mib(r["ideal_bytes"])
+        lines.append(f"{r['id']:<{w}} {r['target']:<{tw}} yes {_mib(r['hbm_bytes'] or 0):>9} {ideal:>9} "
+                     f"{ratio:>6} {r['moves']:>5} {last(r):>8}")
+    return lines
+
+
 def table(rows) -> str:
-    """Two tables (TPU: bytes and VMEM; NVIDIA: registers, spills, shared memory), then a summary."""
+    """Three tables (TPU: bytes and VMEM; NVIDIA, the pip triton build: registers, spills, shared
+    memory; XLA:GPU: bytes and temporaries), then a summary."""
     w = max([52] + [len(r["id"]) for r in rows])
     tpu = [r for r in rows if r["target"].startswith("tpu")]
     cuda = [r for r in rows if r["target"].startswith("cuda")]
     gpu = [r for r in rows if r["target"].startswith("gpu")]
     lines = []
     if tpu:
-        head = (f"{'program':<{w}} {'target':<10} {'ok':<3} {'HBM MiB':>9} {'ideal':>9} {'ratio':>6} {'moves':>5} "
-                f"{'VMEM KiB':>8}")
-        lines += [head, "-" * len(head)]
-        for r in tpu:
-            if not r["compiled"]:
-                lines.append(f"{r['id']:<{w}} {r['target']:<10} NO  {r['error']}")
-                continue
-            ratio = "-" if r["bytes_ratio"] is None else f"{r['bytes_ratio']:.2f}x"
-            ideal = "-" if not r["ideal_bytes"] else _mib(r["ideal_bytes"])
-            lines.append(f"{r['id']:<{w}} {r['target']:<10} yes {_mib(r['hbm_bytes']):>9} {ideal:>9} "
-                         f"{ratio:>6} {r['moves']:>5} {r['vmem_bytes'] // 1024:>8}")
+        lines += _bytes_table(tpu, w, 10, "HBM MiB", "VMEM KiB", lambda r: r["vmem_bytes"] // 1024)
         lines += ["ratio: the compiled program's HBM bytes over the least the fused kernels must move.  Below "
                   "1.00x, XLA kept arrays in on-chip memory that the ideal counts as HBM traffic (layer rows: "
                   "the currents and spikes passed between the matmul, the kernel and the count).", ""]
@@ -182,17 +189,7 @@ def table(rows) -> str:
                          f"{r.get('spill_bytes', '-'):>5} {r.get('shared_bytes', '-'):>6}")
         lines.append("")
     if gpu:
-        head = (f"{'program':<{w}} {'target':<16} {'ok':<3} {'MiB':>9} {'ideal':>9} {'ratio':>6} {'moves':>5} "
-                f"{'temp MiB':>8}")
-        lines += [head, "-" * len(head)]
-        for r in gpu:
-            if not r["compiled"]:
-                lines.append(f"{r['id']:<{w}} {r['target']:<16} NO  {r['error']}")
-                continue
-            ratio = "-" if r["bytes_ratio"] is None else f"{r['bytes_ratio']:.2f}x"
-            ideal = "-" if not r["ideal_bytes"] else _mib(r["ideal_bytes"])
-            lines.append(f"{r['id']:<{w}} {r['target']:<16} yes {_mib(r['hbm_bytes'] or 0):>9} {ideal:>9} "
-                         f"{ratio:>6} {r['moves']:>5} {_mib(r['temp_bytes']):>8}")
+        lines += _bytes_table(gpu, w, 16, "MiB", "temp MiB", lambda r: _mib(r["temp_bytes"]))
         lines += ["gpu-*: XLA:GPU compiled the whole program for that GPU (-mosaic: the Mosaic GPU backend, else "
                   "Pallas Triton); MiB: the bytes its ops and kernels read and write in device memory.", ""]
     lines.append(summary(rows))
