@@ -1,7 +1,7 @@
 """surrogate_pallas: fused Pallas LIF kernels and surrogate-gradient spikes for SNNs on JAX."""
 from ._native_loops import request as _request_native_loops
 
-_request_native_loops()  # before JAX starts its CPU backend (see _native_loops)
+_request_native_loops()  # if SURROGATE_PALLAS_NATIVE_LOOPS=1: before JAX starts its CPU backend
 
 from ._quiet import import_jax as _import_jax  # noqa: E402
 

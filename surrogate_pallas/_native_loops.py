@@ -6,15 +6,15 @@ neurons those calls, not the arithmetic, would set the speed.  XLA can instead c
 as one function, when the loop moves fewer bytes than a threshold
 (``xla_cpu_small_while_loop_byte_threshold``, about 1 KB by default) and holds no scatter, dot or
 custom call.  The network step's CPU formulation (``networks.propagate``: plain loops over the fired
-neurons and their synapses) is written for that, so the threshold is raised here, through
-``XLA_FLAGS``, before JAX starts its CPU backend.
+neurons and their synapses) is written for that; ``request`` raises the threshold through
+``XLA_FLAGS``, which XLA reads once, when JAX starts its CPU backend.
 
-- Only loops without scatter, dot, custom call or collective are affected: the library's kernels
-  and a user's matmuls in a loop are not.
-- XLA reads the flag once, when its backend starts.  If JAX has already run something when this
-  package is imported, the flag has no effect, and a network runs its vector formulation instead
-  (the same spikes, slower on a CPU).  ``compiled_native`` is how a simulator tells.
-- ``SURROGATE_PALLAS_NATIVE_LOOPS=0`` leaves ``XLA_FLAGS`` alone.
+It is opt-in for a process that imports the library (``SURROGATE_PALLAS_NATIVE_LOOPS=1``, or
+``networks.use_native_loops()`` before JAX runs anything), because the flag applies to every loop of
+the process: compiling some large programs whole (seen: an interpreted Pallas kernel sharded over
+8 devices) takes far longer than running them op by op.  ``surrogate-pallas simulate`` turns it on
+for itself.  Without it, a simulator runs the vector formulation: the same spikes, slower on a CPU.
+``compiled_native`` is how a simulator tells.
 """
 from __future__ import annotations
 
@@ -22,14 +22,17 @@ import os
 
 OPTION = "xla_cpu_small_while_loop_byte_threshold"
 THRESHOLD = 1 << 50
+ENV = "SURROGATE_PALLAS_NATIVE_LOOPS"
 _MARK = "xla_cpu_small_call"  # the attribute XLA puts on a loop it compiled whole
 _requested = False
 
 
-def request() -> None:
-    """Add the option to ``XLA_FLAGS`` (merged into an ``--xla_backend_extra_options`` already there)."""
+def request(force: bool = False) -> None:
+    """Add the option to ``XLA_FLAGS`` (merged into an ``--xla_backend_extra_options`` already there),
+    if ``force`` or ``SURROGATE_PALLAS_NATIVE_LOOPS=1``.  It takes effect only if JAX has not yet
+    started its CPU backend."""
     global _requested
-    if os.environ.get("SURROGATE_PALLAS_NATIVE_LOOPS", "1") == "0":
+    if not force and os.environ.get(ENV, "0") != "1":
         return
     flags = os.environ.get("XLA_FLAGS", "").split()
     if any(OPTION in f for f in flags):

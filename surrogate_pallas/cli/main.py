@@ -138,6 +138,8 @@ def cmd_simulate(args):
         bar.update(done - bar.n)
 
     if args.network != "population":
+        from ..networks import use_native_loops
+        use_native_loops()  # this process only simulates: XLA may compile its loops whole
         return _simulate_network(args, out, bar, progress)
     if args.connectivity is not None:
         _usage_error("--connectivity: only for --network cuba or coba")
