@@ -75,7 +75,7 @@ def inspect_gpu(program, target):
     gpu, _, mosaic = target.partition("-")
     backend = "mosaic" if mosaic else "triton"
     fn, args = program.build(gpu_backend=backend)
-    r = xla_gpu.compile_program(fn, args, gpu)
+    r = xla_gpu.compile_program(fn, args, gpu, functions=True)
     row = dict(compiled=r.ok, error=r.error)
     if r.ok:
         ideal = program.ideal_bytes()
@@ -83,7 +83,11 @@ def inspect_gpu(program, target):
         biggest = max((math.prod(a.shape) * jnp.dtype(a.dtype).itemsize for a in jax.tree.leaves(args)), default=0)
         moves = tpu.moves(r.hlo, max(biggest // 2, 1))
         row.update(hbm_bytes=moved, ideal_bytes=ideal, bytes_ratio=None if not (ideal and moved) else moved / ideal,
-                   temp_bytes=r.temp_bytes, kernels=r.kernels[backend], moves=len(moves), move_ops=list(moves))
+                   temp_bytes=r.temp_bytes, kernels=r.kernels[backend], moves=len(moves), move_ops=list(moves),
+                   functions=r.functions)
+        if r.functions:  # XLA's own Triton build (and its fusions); Mosaic GPU's kernels are not among them
+            row.update(registers=max(f["registers"] for f in r.functions),
+                       spill_bytes=sum(f["spill_bytes"] + f["stack_bytes"] for f in r.functions))
     return row
 
 
@@ -189,9 +193,13 @@ def table(rows) -> str:
                          f"{r.get('spill_bytes', '-'):>5} {r.get('shared_bytes', '-'):>6}")
         lines.append("")
     if gpu:
-        lines += _bytes_table(gpu, w, 16, "MiB", "temp MiB", lambda r: _mib(r["temp_bytes"]))
+        lines += _bytes_table(gpu, w, 16, "MiB", f"{'temp MiB':>8} {'regs':>4} {'spill':>5}",
+                              lambda r: f"{_mib(r['temp_bytes']):>8} {r.get('registers', '-'):>4} "
+                                        f"{r.get('spill_bytes', '-'):>5}")
         lines += ["gpu-*: XLA:GPU compiled the whole program for that GPU (-mosaic: the Mosaic GPU backend, else "
-                  "Pallas Triton); MiB: the bytes its ops and kernels read and write in device memory.", ""]
+                  "Pallas Triton); MiB: the bytes its ops and kernels read and write in device memory; the last two: "
+                  "the most registers and the spilled bytes of the GPU functions XLA compiled (its fusions and "
+                  "the Triton kernels; not the Mosaic GPU kernels).", ""]
     lines.append(summary(rows))
     return "\n".join(lines)
 

@@ -21,6 +21,9 @@ import functools
 import importlib.util
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import jax
@@ -87,17 +90,49 @@ class GPUReport:
     argument_bytes: int = 0
     output_bytes: int = 0
     hlo: str = dataclasses.field(default="", repr=False)
+    # per GPU function whose PTX XLA wrote (its fusions and the Triton kernels; Mosaic GPU compiles its
+    # kernels itself): name, registers, spill_bytes (stores), stack_bytes.  None: not asked for
+    functions: list | None = None
 
 
-def compile_program(fn, args, target: str, mesh_=None) -> GPUReport:
+_PTXAS = {"entry": re.compile(r"Compiling entry function '([^']+)'"),
+          "frame": re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads"),
+          "regs": re.compile(r"Used (\d+) registers")}
+
+
+def ptx_figures(folder: str, arch: str = "sm_90a") -> list[dict]:
+    """Registers and spills of every entry function of the PTX files XLA dumped into ``folder``, from
+    ``ptxas -v`` (the pinned one; see the module's docstring)."""
+    ptxas = os.path.join(ptxas_dir() or "", "ptxas") if ptxas_dir() else shutil.which("ptxas")
+    if not ptxas:
+        raise RuntimeError("registers and spills need ptxas: pip install 'surrogate-pallas[aot]'")
+    out = []
+    for f in sorted(Path(folder).glob("*.ptx")):
+        if ".entry" not in f.read_text():
+            continue
+        log = subprocess.run([ptxas, "-v", "--gpu-name", arch, "-o", os.devnull, str(f)], capture_output=True,
+                             text=True, check=True).stderr
+        for chunk in log.split("Compiling entry function")[1:]:
+            chunk = "Compiling entry function" + chunk
+            frame, regs = _PTXAS["frame"].search(chunk), _PTXAS["regs"].search(chunk)
+            out.append(dict(name=_PTXAS["entry"].search(chunk).group(1), registers=int(regs.group(1)) if regs else 0,
+                            spill_bytes=int(frame.group(2)) if frame else 0,
+                            stack_bytes=int(frame.group(1)) if frame else 0))
+    return out
+
+
+def compile_program(fn, args, target: str, mesh_=None, functions: bool = False) -> GPUReport:
     """Compile ``fn(*args)`` for ``target``; ``args`` abstract (``ShapeDtypeStruct``), placed on the
-    target's first device unless they carry shardings of ``mesh_`` (a mesh of its devices)."""
+    target's first device unless they carry shardings of ``mesh_`` (a mesh of its devices).
+    ``functions``: also the registers and spills of the GPU functions whose PTX XLA writes."""
     try:
         if mesh_ is None:
             args = place(args, target)
             mesh_ = mesh(target)
-        with jax.sharding.use_abstract_mesh(mesh_.abstract_mesh):
-            compiled = jax.jit(fn).lower(*args).compile()
+        with tempfile.TemporaryDirectory() as dump, jax.sharding.use_abstract_mesh(mesh_.abstract_mesh):
+            options = {"xla_dump_to": dump} if functions else {}
+            compiled = jax.jit(fn).lower(*args).compile(compiler_options=options)
+            figures = ptx_figures(dump) if functions else None
         text = compiled.as_text()
         mem = compiled.memory_analysis()
     except Exception as e:  # noqa: BLE001  (every compiler error is a finding, reported by name)
@@ -105,4 +140,4 @@ def compile_program(fn, args, target: str, mesh_=None) -> GPUReport:
     kernels = {b: len(re.findall(rf'custom_call_target="{re.escape(c)}[^"]*"', text)) for b, c in KERNEL_CALLS.items()}
     return GPUReport(True, None, kernels, int(getattr(mem, "temp_size_in_bytes", 0) or 0),
                      int(getattr(mem, "argument_size_in_bytes", 0) or 0),
-                     int(getattr(mem, "output_size_in_bytes", 0) or 0), text)
+                     int(getattr(mem, "output_size_in_bytes", 0) or 0), text, figures)
