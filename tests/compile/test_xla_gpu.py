@@ -1,5 +1,6 @@
 """Whole programs compiled by XLA:GPU for the H100 and the H200, with no GPU (deviceless), in both GPU
-backends: Pallas Triton through XLA's own Triton, and Mosaic GPU.
+backends: Pallas Triton through XLA's own Triton (whose kernels must not spill registers, read from
+the PTX XLA writes by ``ptxas -v``), and Mosaic GPU.
 
 The matrix is the TPU one (``programs.ci_matrix``: every model x every program kind, then every dtype
 and spike dtype over aligned and ragged populations of 1-3 dims); each program compiles for one of
@@ -40,7 +41,7 @@ def test_compiles_for_nvidia_gpus(program, backend, gpus):
     fn, args = program.build(gpu_backend=backend)
     failures = []
     for gpu in gpus:
-        r = xla_gpu.compile_program(fn, args, gpu)
+        r = xla_gpu.compile_program(fn, args, gpu, functions=backend == "triton")
         where = f"{program.id} (model {program.model}, program {program.what}, pop {program.pop}, T={program.T}, " \
                 f"dtype {program.dtype}, spikes {program.spike_dtype or program.dtype}) with gpu_backend={backend} " \
                 f"on XLA:GPU {gpu}"
@@ -48,6 +49,11 @@ def test_compiles_for_nvidia_gpus(program, backend, gpus):
             failures.append(f"{where}: {r.error}")
         elif r.kernels[backend] < 1:  # compiled without the kernel: nothing was checked
             failures.append(f"{where}: no {backend} kernel in the compiled program ({r.kernels})")
+        else:  # XLA's own Triton build of the kernels (and its fusions): no register spills
+            failures += [f"{where}: {f['name']} spills {f['spill_bytes']} B ({f['stack_bytes']} B stack)"
+                         for f in r.functions or () if f["spill_bytes"] or f["stack_bytes"]]
+            if backend == "triton" and not any(f["name"].startswith("neuron_") for f in r.functions):
+                failures.append(f"{where}: ptxas saw no Triton kernel ({[f['name'] for f in r.functions]})")
     assert not failures, "\n".join(failures)
 
 
