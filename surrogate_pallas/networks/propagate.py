@@ -2,10 +2,11 @@
 
 Two formulations of the same sums, in the same order (so the same floats):
 
-- **Lists** (vector ops, for XLA on any device).  Each step, the neurons that fired are gathered into fixed-size lists of ``K`` indices (padded with the
-all-padding row ``n_pre``), and each list's rows of targets are scatter-added into the postsynaptic
-accumulator.  One list is enough when at most ``K`` neurons fire; a burst takes more lists, as many
-as it needs, so no spike is ever dropped.
+- **Lists** (vector ops, for XLA on any device).  Each step, the neurons that fired are gathered
+  into fixed-size lists of ``K`` indices (padded with the all-padding row ``n_pre``), and each
+  list's rows of targets are scatter-added into the postsynaptic accumulator.  One list is enough
+  when at most ``K`` neurons fire; a burst takes more lists, as many as it needs, so no spike is
+  ever dropped.
 - **Loops** (``record_fired``, ``add_row``): plain loops, which the CPU compiler turns into one
   native loop nest when the whole chunk is compiled as one function (see ``_native_loops``).  The
   fired neurons are written straight to the event record, skipping silent groups of neurons; then
