@@ -213,7 +213,8 @@ def summary(rows) -> str:
     regs = [r["registers"] for r in ok if r.get("registers") is not None]
     parts = [f"{len(ok)} of {len(rows)} program x target pairs compiled"]
     if ratios:
-        parts.append(f"TPU bytes ratio at most {max(ratios):.2f}x, {sum(r.get('moves') or 0 for r in ok)} "
+        parts.append(f"TPU bytes ratio at most {max(ratios):.2f}x, "
+                     f"{sum(r.get('moves') or 0 for r in ok if r['target'].startswith('tpu'))} "
                      "sequence-sized moves")
     if gpu_ratios:
         parts.append(f"XLA:GPU bytes ratio at most {max(gpu_ratios):.2f}x, {sum(r.get('moves') or 0 for r in gpu)} "
