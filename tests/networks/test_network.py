@@ -64,7 +64,7 @@ def test_the_loops_compile_natively_where_asked_and_the_lists_run_elsewhere():
     r = sim.run(steps=50)
     assert sim.propagation == "lists"
     code = ("import sys, jax, jax.numpy as jnp\n"
-            "if sys.argv[1] == 'late': jnp.ones(1).block_until_ready()\n"
+            "if sys.argv[1] == 'late': jax.jit(lambda x: x + 1)(jnp.ones(1)).block_until_ready()\n"
             "import surrogate_pallas.networks as nw\n"
             "sim = nw.benchmark.build('cuba', 200, 0).simulator(); r = sim.run(steps=50)\n"
             "print(sim.propagation, len(r.spikes['P'].i))\n")
@@ -73,7 +73,11 @@ def test_the_loops_compile_natively_where_asked_and_the_lists_run_elsewhere():
     got = {when: subprocess.run([sys.executable, "-c", code, when], capture_output=True, text=True, env=env,
                                 check=True).stdout.split("\n")[-2] for when in ("early", "late")}
     n = len(r.spikes["P"].i)
-    assert got == {"early": f"loops {n}", "late": f"lists {n}"} and n > 0
+    assert got["early"] == f"loops {n}" and n > 0
+    # after JAX compiled something: jax 0.10's XLA has read its flags for good (the lists run); newer
+    # JAX reads them again, and the loops run natively.  Either way the same spikes.
+    late = {f"lists {n}"} if tuple(map(int, jax.__version__.split(".")[:2])) < (0, 11) else {f"lists {n}", f"loops {n}"}
+    assert got["late"] in late
 
 
 def _dense_run(net, steps):

@@ -91,7 +91,8 @@ class GPUReport:
     output_bytes: int = 0
     hlo: str = dataclasses.field(default="", repr=False)
     # per GPU function whose PTX XLA wrote (its fusions and the Triton kernels; Mosaic GPU compiles its
-    # kernels itself): name, registers, spill_bytes (stores), stack_bytes.  None: not asked for
+    # kernels itself): name, registers, spill_bytes (stores), stack_bytes.  None: not asked for, or
+    # this XLA wrote no PTX
     functions: list | None = None
 
 
@@ -100,14 +101,18 @@ _PTXAS = {"entry": re.compile(r"Compiling entry function '([^']+)'"),
           "regs": re.compile(r"Used (\d+) registers")}
 
 
-def ptx_figures(folder: str, arch: str = "sm_90a") -> list[dict]:
+def ptx_figures(folder: str, arch: str = "sm_90a") -> list[dict] | None:
     """Registers and spills of every entry function of the PTX files XLA dumped into ``folder``, from
-    ``ptxas -v`` (the pinned one; see the module's docstring)."""
+    ``ptxas -v`` (the pinned one; see the module's docstring); None if XLA wrote no PTX (jax 0.10's
+    XLA writes it, jax 0.12's does not)."""
     ptxas = os.path.join(ptxas_dir() or "", "ptxas") if ptxas_dir() else shutil.which("ptxas")
     if not ptxas:
         raise RuntimeError("registers and spills need ptxas: pip install 'surrogate-pallas[aot]'")
     out = []
-    for f in sorted(Path(folder).glob("*.ptx")):
+    files = sorted(Path(folder).glob("*.ptx"))
+    if not files:  # this XLA wrote no PTX (jax 0.12's does not in this mode): not obtainable
+        return None
+    for f in files:
         if ".entry" not in f.read_text():
             continue
         log = subprocess.run([ptxas, "-v", "--gpu-name", arch, "-o", os.devnull, str(f)], capture_output=True,
