@@ -487,19 +487,28 @@ class Simulator:
         """The compiled chunk's constant arguments: the row tables, the seed and the input currents."""
         return self._consts
 
+    def _compile(self, n_steps, capacity, args):
+        lowered = jax.jit(self.chunk_function(n_steps, capacity)).lower(*args, self._consts)
+        if jax.default_backend() == "cpu":
+            try:  # copy insertion that follows the loop's regions: fewer copies of the state (5-8% here)
+                return lowered.compile(compiler_options={"xla_cpu_copy_insertion_use_region_analysis": True})
+            except Exception:  # noqa: BLE001  (an XLA without the option: its default)
+                pass
+        return lowered.compile()
+
     def _chunk_fn(self, n_steps, capacity):
         """The chunk compiled ahead of time, once per shape (the time it takes is ``compile_s``)."""
         key = (n_steps, capacity)
         if key not in self._compiled:
             t = time.perf_counter()
             args = (self.state, jnp.int32(self.step))
-            compiled = jax.jit(self.chunk_function(n_steps, capacity)).lower(*args, self._consts).compile()
+            compiled = self._compile(n_steps, capacity, args)
             if self._auto and self.propagation == "loops" and not native_loops.compiled_native(compiled):
                 # the compiler kept the loops as separate calls (the option came too late, or a neuron
                 # holds an op it cannot inline): the loops would be slow, the lists are not
                 self.propagation = "lists"
                 self._consts = self._constants()
-                compiled = jax.jit(self.chunk_function(n_steps, capacity)).lower(*args, self._consts).compile()
+                compiled = self._compile(n_steps, capacity, args)
             self._compiled[key] = compiled
             self.compile_s += time.perf_counter() - t
         return self._compiled[key]
