@@ -129,8 +129,9 @@ class BatchSimulator:
             jax.block_until_ready(out[2])
             self.wall_s += time.perf_counter() - t
             parts = [jax.tree.map(lambda a, k=k: a[k], out) for k in range(len(self.members))]
-            if all(m.fits(o[2], capacity) for m, o in zip(self.members, parts)):
+            need = max(m.capacity_needed(o[2]) for m, o in zip(self.members, parts))
+            if need <= capacity:
                 break
-            capacity = 2 * max(max(int(v) for v in o[2].values()) for o in parts) + 2 * self.members[0].K
+            capacity = 2 * need
         for m, o in zip(self.members, parts):
             m.record(n, *o)

@@ -545,9 +545,9 @@ class Simulator:
         guess = {p.name: self._capacity.get(p.name, 4 * self.K + n * max(1, p.n // 50)) for p in self.pops}
         return max(guess.values()) + self.K
 
-    def fits(self, ptr, capacity: int) -> bool:
-        """Whether a chunk's events all fit its buffer (else it is run again with a larger one)."""
-        return max(int(v) for v in ptr.values()) + self.K <= capacity
+    def capacity_needed(self, ptr) -> int:
+        """The event buffer a chunk's events need (its pointers, plus a list's worth of slack)."""
+        return max(int(v) for v in ptr.values()) + self.K
 
     def _advance(self, n):
         capacity = self.capacity_for(n)
@@ -557,9 +557,10 @@ class Simulator:
             out = fn(self.state, jnp.int32(self.step), self._consts)
             jax.block_until_ready(out[2])
             self.wall_s += time.perf_counter() - t
-            if self.fits(out[2], capacity):
+            need = self.capacity_needed(out[2])
+            if need <= capacity:
                 break
-            capacity = 2 * (max(int(v) for v in out[2].values()) + self.K)  # run it again, larger
+            capacity = 2 * need  # more events than the buffer holds: run the chunk again, larger
         self.record(n, *out)
 
     def record(self, n: int, state, ev, ptr, outs) -> None:

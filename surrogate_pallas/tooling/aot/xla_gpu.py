@@ -105,7 +105,8 @@ def ptx_figures(folder: str, arch: str = "sm_90a") -> list[dict] | None:
     """Registers and spills of every entry function of the PTX files XLA dumped into ``folder``, from
     ``ptxas -v`` (the pinned one; see the module's docstring); None if XLA wrote no PTX (jax 0.10's
     XLA writes it, jax 0.12's does not)."""
-    ptxas = os.path.join(ptxas_dir() or "", "ptxas") if ptxas_dir() else shutil.which("ptxas")
+    pinned = ptxas_dir()
+    ptxas = os.path.join(pinned, "ptxas") if pinned else shutil.which("ptxas")
     if not ptxas:
         raise RuntimeError("registers and spills need ptxas: pip install 'surrogate-pallas[aot]'")
     out = []
