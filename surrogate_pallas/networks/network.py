@@ -492,8 +492,9 @@ class Simulator:
         if jax.default_backend() == "cpu":
             try:  # copy insertion that follows the loop's regions: fewer copies of the state (5-8% here)
                 return lowered.compile(compiler_options={"xla_cpu_copy_insertion_use_region_analysis": True})
-            except Exception:  # noqa: BLE001  (an XLA without the option: its default)
-                pass
+            except Exception as e:  # noqa: BLE001  (an XLA without the option: its default)
+                if "xla_cpu_copy_insertion_use_region_analysis" not in str(e):
+                    raise  # a real compile error: not worth compiling twice
         return lowered.compile()
 
     def _chunk_fn(self, n_steps, capacity):
