@@ -37,7 +37,7 @@ def simulate_network(kind, neurons, duration_s, dt_s, seed, connectivity, backen
     metrics = dict(network=kind, neurons=n, synapses=syn, steps=r.steps, dt_s=dt_s, duration_s=r.steps * dt_s,
                    spikes=int(len(ev.i)), rate_hz=r.rate_hz("P"), wall_s=sim.wall_s,
                    realtime_factor=sim.wall_s / (r.steps * dt_s), compile_s=sim.compile_s, build_s=build_s,
-                   backend=backend, propagation=sim.propagation, seed=seed,
+                   backend=backend, propagation=sim.propagation, kernel_fallback=sim.fallback, seed=seed,
                    connectivity=str(connectivity) if connectivity else None,
                    connectivity_bytes=conn_bytes, bytes_per_synapse=conn_bytes / max(syn, 1),
                    state_bytes_per_neuron=4 * len(net.populations["P"].params.neuron.state),

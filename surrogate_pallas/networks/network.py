@@ -177,7 +177,7 @@ class Network:
         self.traces.append((pop, var, idx.astype(np.int32)))
 
     def simulator(self, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None,
-                  propagation: str = "auto") -> "Simulator":
+                  propagation: str = "auto", gpu_backend: str = "triton") -> "Simulator":
         """Compile the network.
 
         ``propagation``: how spikes reach their targets (the same sums in the same order, so the same
@@ -186,8 +186,14 @@ class Network:
         scatter-adds their rows, in vector ops.  ``"auto"`` takes the loops on a CPU when they compile
         natively (see docs/networks.md), the lists otherwise.  ``spikes_per_pass``: the lists' size
         (default: enough for the largest population at 15 Hz, 8 to 2048); more spikes take more
-        lists, so it does not bound the spikes a step can have."""
-        return Simulator(self, seed, backend, spikes_per_pass, propagation)
+        lists, so it does not bound the spikes a step can have.
+
+        ``backend``: ``"auto"`` runs the fused network kernel (``kernels/network.py``) on a GPU or TPU
+        and the XLA path on a CPU; ``"xla"`` the XLA path; ``"pallas"`` the kernel (on a CPU, in the
+        Pallas interpreter); ``"interpret"`` the kernel in the interpreter, ``"interpret_tpu"`` the TPU
+        kernel in the TPU interpreter with race detection.  ``gpu_backend``: the GPU kernel's
+        (``"triton"``)."""
+        return Simulator(self, seed, backend, spikes_per_pass, propagation, gpu_backend)
 
     @property
     def n_neurons(self) -> int:
@@ -262,14 +268,21 @@ class Simulator:
     ``restore`` checkpoint it (state, step, seed and everything recorded)."""
 
     def __init__(self, net: Network, seed: int = 0, backend: str = "auto", spikes_per_pass: int | None = None,
-                 propagation: str = "auto"):
+                 propagation: str = "auto", gpu_backend: str = "triton", target: str | None = None):
         if not net.populations:
             raise ValueError("net: the network has no population")
-        backends.check(backend)
-        if backend not in ("auto", "xla"):
-            raise ValueError(f"backend: the network step runs on the jnp path ('auto' or 'xla'); the fused network "
-                             f"kernels for {backend!r} are not built yet")
+        backends.check(backend, gpu_backend)
+        self.target = backends.kernel_target(backend, gpu_backend, jax.default_backend()) if target is None else target
+        if self.target == "mosaic":
+            raise ValueError("gpu_backend: the fused network kernel is built for Pallas Triton on NVIDIA GPUs; "
+                             "Mosaic GPU's is not built yet (use gpu_backend='triton')")
         self.net, self.seed, self.backend = net, int(seed), backend
+        # auto on a GPU or TPU: the fused kernel where it can hold the network, else the XLA path (why: fallback)
+        self.fallback = None
+        if self.target is not None and backend == "auto" and target is None:
+            from .fused import unsupported
+            self.fallback = unsupported(net, self.target)
+            self.target = None if self.fallback else self.target
         if spikes_per_pass is not None and (isinstance(spikes_per_pass, bool) or spikes_per_pass <= 0
                                             or not isinstance(spikes_per_pass, (int, np.integer))):
             raise ValueError(f"spikes_per_pass: expected a positive whole number, got {spikes_per_pass!r}")
@@ -281,8 +294,13 @@ class Simulator:
             raise ValueError(f"propagation: expected one of {PROPAGATIONS}, got {propagation!r}")
         # auto: the loops where the CPU compiler makes the chunk one native function (checked when it
         # compiles: if it did not, the lists instead)
-        self._auto = propagation == "auto"
+        self._auto = propagation == "auto" and self.target is None
         self.propagation = ("loops" if native_loops.available() else "lists") if self._auto else propagation
+        self._fused = None
+        if self.target is not None:  # the fused network kernel (kernels/network.py)
+            from .fused import Fused
+            self._fused = Fused(self, self.target)
+            self.propagation = "kernel"
         self._consts = self._constants()
         self.step = 0
         self.state = self._initial_state()
@@ -314,6 +332,9 @@ class Simulator:
         instead of one per projection (the benchmark networks' excitatory and inhibitory rows are
         disjoint: a padded row per projection would be half padding).  Loops: compressed rows have
         no padding to save, so every projection is its own route, straight into its target."""
+        if self._fused is not None:
+            return dict(seed=jnp.int32(self.seed), kernel=self._fused.constants(),
+                        weights=[jnp.asarray(w) for w in self._fused.weights()])
         routes, tables = {}, {}
         for p in self.pops:
             out = [k for k, pr in enumerate(self.net.projections) if pr.pre == p.name]
@@ -360,46 +381,90 @@ class Simulator:
         return jnp.asarray(c.targets), arr(c.weights, F32), arr(c.delays, jnp.int32)
 
     # ------------------------------------------------------------------ one step
-    def _values(self, p, t):
+    def _values(self, p, t, arrays=None):
+        """The step's parameter values: floats, per-neuron arrays (``arrays`` overrides them: the kernel
+        path's, in its layout) and the step index."""
         values = dict(p.params.step_values())
         if p.params.is_cell:
             values["t0"] = 0.0
-        P = Values({k: v if isinstance(v, float) else jnp.broadcast_to(jnp.asarray(v, F32), (p.n,))
+        P = Values({k: v if isinstance(v, float) else
+                    (arrays[k] if arrays is not None else jnp.broadcast_to(jnp.asarray(v, F32), (p.n,)))
                     for k, v in values.items()})
         P["step"] = t.astype(F32)
         return P
 
-    def _step(self, carry, t, capacity, consts):
-        state, ev, ptr = carry
-        neurons, rings, inputs = state["neurons"], dict(state["rings"]), state["inputs"]
-        key = jax.random.fold_in(jax.random.PRNGKey(consts["seed"]), t) if self.net.poisson else None
-        # the next step's input current: kept only where something targets it (an op less per step)
-        fed = {pr.post for pr in self.net.projections if pr.target == INPUT} | \
+    def array_params(self, p) -> tuple:
+        """The names of ``p``'s parameters that are arrays (not floats)."""
+        values = dict(p.params.step_values())
+        return tuple(k for k, v in values.items() if not isinstance(v, float))
+
+    @property
+    def fed(self) -> set:
+        """The populations whose next step's input current something targets (only theirs is kept)."""
+        return {pr.post for pr in self.net.projections if pr.target == INPUT} | \
             {src.post for src in self.net.poisson if src.target == INPUT}
+
+    def poisson_adds(self, seed, t) -> list:
+        """Every Poisson input's increments of step ``t``: one ``[n]`` array per input, keyed by (seed, t)."""
+        if not self.net.poisson:
+            return []
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), t)
+        adds = []
+        for k, src in enumerate(self.net.poisson):
+            n = self.net.populations[src.post].n
+            prob = src.rate_hz * self.net.dt / 1000.0
+            u = jax.random.uniform(jax.random.fold_in(key, k), (src.n_sources, n))
+            adds.append(jnp.sum(u < prob, axis=0, dtype=jnp.int32).astype(F32) * src.weight)
+        return adds
+
+    def charge(self, t, neurons, inputs, currents, adds, arrays=None):
+        """Every population's update and threshold, then the external inputs' increments:
+        ``(parts, H, nxt)``: per population its (values, bits, fired), its charged values, and the next
+        step's input current.  Shape-agnostic: the CPU path's ``[n]`` arrays or a kernel's layout."""
+        fed = self.fed
         parts, H_all = {}, {}
-        nxt = {p.name: jnp.zeros((p.n,), F32) if p.name in fed else inputs[p.name] for p in self.pops}
+        nxt = {p.name: jnp.zeros_like(inputs[p.name]) if p.name in fed else inputs[p.name] for p in self.pops}
         for p in self.pops:
             neuron = p.params.neuron
-            P = self._values(p, t)
+            P = self._values(p, t, None if arrays is None else arrays[p.name])
             S = Values(neurons[p.name])
             j = inputs[p.name] if p.name in fed else jnp.float32(0.0)
-            if p.name in self.net.currents:
-                j = j + consts["currents"][p.name]
+            if p.name in currents:
+                j = j + currents[p.name]
             B = bits_of(neuron, P, S)
             H = dict(charge_of(neuron, P, S, B, j))
             thr = threshold_value(neuron, P, Values(H), B)
-            fired = fire(H[neuron.membrane] - thr, neuron.fire_on_equal)
-            parts[p.name] = (P, B, fired)
+            parts[p.name] = (P, B, fire(H[neuron.membrane] - thr, neuron.fire_on_equal))
             H_all[p.name] = H
-        for k, src in enumerate(self.net.poisson):
-            p = self.net.populations[src.post]
-            prob = src.rate_hz * self.net.dt / 1000.0
-            u = jax.random.uniform(jax.random.fold_in(key, k), (src.n_sources, p.n))
-            add = jnp.sum(u < prob, axis=0, dtype=jnp.int32).astype(F32) * src.weight
+        for src, add in zip(self.net.poisson, adds):
             if src.target == INPUT:
                 nxt[src.post] = nxt[src.post] + add
             else:
                 H_all[src.post][src.target] = H_all[src.post][src.target] + add
+        return parts, H_all, nxt
+
+    def arrive(self, H_all, nxt, k, row):
+        """Projection ``k``'s delayed increments arriving now (``row``) into their target."""
+        proj = self.net.projections[k]
+        if proj.target == INPUT:
+            nxt[proj.post] = nxt[proj.post] + row
+        else:
+            H_all[proj.post][proj.target] = H_all[proj.post][proj.target] + row
+
+    def reset(self, parts, H_all) -> dict:
+        """Every population's next state from its charged values (after propagation) and its spikes."""
+        new = {}
+        for p in self.pops:
+            P, B, fired = parts[p.name]
+            S_new = reset_of(p.params.neuron, P, Values(H_all[p.name]), B, fired.astype(F32))
+            new[p.name] = {f: S_new[f].astype(F32) for f in p.params.neuron.state}
+        return new
+
+    def _step(self, carry, t, capacity, consts):
+        state, ev, ptr = carry
+        neurons, rings, inputs = state["neurons"], dict(state["rings"]), state["inputs"]
+        adds = self.poisson_adds(consts["seed"], t)
+        parts, H_all, nxt = self.charge(t, neurons, inputs, consts["currents"], adds)
         ev, ptr, before = dict(ev), dict(ptr), {}
         for p in self.pops:
             routes, tables = self._routes[p.name], consts["tables"][p.name]
@@ -417,22 +482,12 @@ class Simulator:
                     rings[r.ring] = acc
                 else:
                     nxt[r.post] = acc
-        for k, proj in enumerate(self.net.projections):
-            if k in rings:
-                L = rings[k].shape[0]
-                row = rings[k][t % L]
-                if proj.target == INPUT:
-                    nxt[proj.post] = nxt[proj.post] + row
-                else:
-                    H_all[proj.post][proj.target] = H_all[proj.post][proj.target] + row
-                rings[k] = rings[k].at[t % L].set(0.0)
-        new_neurons, counts = {}, {}
-        for p in self.pops:
-            P, B, fired = parts[p.name]
-            s = fired.astype(F32)
-            S_new = reset_of(p.params.neuron, P, Values(H_all[p.name]), B, s)
-            new_neurons[p.name] = {f: S_new[f].astype(F32) for f in p.params.neuron.state}
-            counts[p.name] = ptr[p.name] - before[p.name]  # the spikes recorded (no reduction over fired)
+        for k in rings:
+            L = rings[k].shape[0]
+            self.arrive(H_all, nxt, k, rings[k][t % L])
+            rings[k] = rings[k].at[t % L].set(0.0)
+        new_neurons = self.reset(parts, H_all)
+        counts = {p.name: ptr[p.name] - before[p.name] for p in self.pops}  # the spikes recorded (no reduction)
         traces = tuple(new_neurons[pop][var][jnp.asarray(idx)] for pop, var, idx in self.net.traces)
         new_state = dict(neurons=new_neurons, rings=rings, inputs=nxt)
         return (new_state, ev, ptr), (counts, traces)
@@ -474,6 +529,9 @@ class Simulator:
         function ``(state, t0, constants) -> (state, events, pointers, (counts, traces))`` to jit (or
         vmap, as ``BatchSimulator`` does).  The connectivity is in ``constants``, an argument: no
         constant of the program."""
+        if self._fused is not None:
+            return self._fused.chunk_function(n_steps, capacity)
+
         def chunk(state, t0, consts):
             ev = {p.name: jnp.full((capacity,), p.n, jnp.int32) for p in self.pops}  # neuron indices
             ptr = {p.name: jnp.int32(0) for p in self.pops}

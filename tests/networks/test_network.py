@@ -12,6 +12,16 @@ from surrogate_pallas.networks.propagate import add_row, add_rows, dense_oracle,
 from surrogate_pallas.surrogates import fire
 
 # a relay: fires whenever its input current exceeds 0.5, holds nothing
+# the ways a network runs: the XLA path's two propagations, and the fused network kernel interpreted
+PATHS = ["loops", "lists", "kernel"]
+
+
+def simulator(net, path, **kw):
+    if path == "kernel":
+        return net.simulator(backend="interpret", **kw)
+    return net.simulator(propagation=path, **kw)
+
+
 RELAY = sp.Neuron("relay", state=("v",), params=(), charge=lambda p, s, j: {"v": j + 0.0 * s.v},
                   threshold=lambda p, h: 0.5, reset=lambda p, h, s, thr: {"v": h.v * 0.0},
                   surrogate="fast_sigmoid")
@@ -106,8 +116,8 @@ def _dense_run(net, steps):
     return {k: np.array(v) for k, v in spikes.items()}
 
 
-@pytest.mark.parametrize("propagation", ["loops", "lists"])
-def test_a_network_equals_its_dense_transcription_spike_for_spike(propagation):
+@pytest.mark.parametrize("path", PATHS)
+def test_a_network_equals_its_dense_transcription_spike_for_spike(path):
     """Two populations (CUBA onto COBA and back), dyadic weights (their sums are exact in any order)."""
     net = nw.Network(dt=0.1)
     rng = np.random.default_rng(5)
@@ -118,7 +128,7 @@ def test_a_network_equals_its_dense_transcription_spike_for_spike(propagation):
     net.connect("B", "A", nw.fixed_probability(80, 120, 0.1, seed=3, weight=-2.5), "gi")
     net.connect("B", "B", nw.fixed_in_degree(80, 80, 4, seed=4, weight=1.5), "gi")
     steps = 800
-    r = net.simulator(spikes_per_pass=4, propagation=propagation).run(steps=steps, chunk=300)
+    r = simulator(net, path, spikes_per_pass=4).run(steps=steps, chunk=300)
     want = _dense_run(net, steps)
     for name in ("A", "B"):
         dense = np.zeros((steps, net.populations[name].n), bool)
@@ -128,8 +138,8 @@ def test_a_network_equals_its_dense_transcription_spike_for_spike(propagation):
         np.testing.assert_array_equal(r.counts[name], want[name].sum(1))
 
 
-@pytest.mark.parametrize("propagation", ["loops", "lists"])
-def test_a_burst_in_which_every_neuron_fires_loses_no_spike(propagation):
+@pytest.mark.parametrize("path", PATHS)
+def test_a_burst_in_which_every_neuron_fires_loses_no_spike(path):
     """Every relay fires every step; a spike list holds 8 and the event buffer starts small: more lists
     and a larger buffer record all of them, and every spike is propagated."""
     n, steps = 300, 40
@@ -138,35 +148,36 @@ def test_a_burst_in_which_every_neuron_fires_loses_no_spike(propagation):
     net.add_population("C", RELAY.with_params(), n)
     net.add_current("R", 1.0)
     net.connect("R", "C", nw.one_to_one(n, weight=1.0), "input")
-    r = net.simulator(spikes_per_pass=8, propagation=propagation).run(steps=steps, chunk=steps)
+    r = simulator(net, path, spikes_per_pass=8).run(steps=steps, chunk=steps)
     assert len(r.spikes["R"].i) == n * steps and np.all(r.counts["R"] == n)
     assert np.all(r.counts["C"][1:] == n) and r.counts["C"][0] == 0  # one step later, every one
     ev = r.spikes["R"]
     assert np.array_equal(np.sort(ev.i[ev.step == 7]), np.arange(n))
 
 
-@pytest.mark.parametrize("propagation", ["loops", "lists"])
-def test_delays_arrive_that_many_steps_later(propagation):
+@pytest.mark.parametrize("path", PATHS)
+def test_delays_arrive_that_many_steps_later(path):
     net = nw.Network(dt=1.0)
     net.add_population("R", RELAY.with_params(), 3)
     net.add_population("C", RELAY.with_params(), 3)
     r_spikes = np.zeros(3)
     net.add_current("R", np.array([1.0, 0.0, 1.0]))
     net.connect("R", "C", nw.from_edges([0, 2], [0, 2], weight=1.0, delay=[2, 5], n_pre=3, n_post=3), "input")
-    r = net.simulator(propagation=propagation).run(steps=12, chunk=5)
+    r = simulator(net, path).run(steps=12, chunk=5)
     first = {i: int(r.spikes["C"].step[r.spikes["C"].i == i].min()) for i in (0, 2)}
     # a spike at step t with delay d reaches the input current of step t + d + 1
     assert first == {0: 3, 2: 6} and 1 not in r.spikes["C"].i and r_spikes.sum() == 0
 
 
-def test_ngclearn_cells_and_user_neurons_are_populations_too():
+@pytest.mark.parametrize("path", ["lists", "kernel"])
+def test_ngclearn_cells_and_user_neurons_are_populations_too(path):
     """A population under a constant current is lif_sequence of that current, spike for spike."""
     for params, j in ((sp.presets.ngclearn(tau_m=10.0, refract_time=2.0), 30.0),
                       (sp.presets.snntorch_leaky(beta=0.9), 0.35)):
         net = nw.Network(dt=1.0)
         net.add_population("P", params, 64)
         net.add_current("P", j * np.linspace(0.5, 1.5, 64))
-        r = net.simulator().run(steps=50, chunk=20)
+        r = simulator(net, path).run(steps=50, chunk=20)
         _, out = sp.lif_sequence(jnp.broadcast_to(j * jnp.linspace(0.5, 1.5, 64), (50, 64)), params.init_state(64),
                                  params, backend="xla")
         dense = np.zeros((50, 64), bool)
@@ -261,7 +272,7 @@ def test_poisson_input_drives_a_population_at_its_rate():
     (lambda net: net.add_population("Q", nw.cuba(), 0), "n: expected a positive number of neurons"),
     (lambda net: net.add_poisson("P", -1.0, 1.0, "ge"), "rate_hz: expected a rate >= 0"),
     (lambda net: net.record_state("P", "u", [10]), "indices: out of range"),
-    (lambda net: net.simulator(backend="pallas"), "backend: the network step runs on the jnp path"),
+    (lambda net: net.simulator(backend="triton"), "backend=.triton. runs on cuda/rocm only"),
     (lambda net: net.simulator(spikes_per_pass=0), "spikes_per_pass: expected a positive whole number"),
     (lambda net: net.simulator(propagation="dense"), "propagation: expected one of"),
     (lambda net: net.simulator().run(-1.0), "duration_ms: expected a finite duration >= 0"),

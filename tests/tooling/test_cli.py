@@ -155,11 +155,15 @@ def test_simulate_a_network_writes_events_metrics_and_figures(tmp_path):
     assert valid_png(tmp_path / "raster.png") and valid_png(tmp_path / "rate.png")
 
 
-def test_simulate_runs_a_given_connectivity_as_brian2_did(tmp_path):
+@pytest.mark.parametrize("backend,propagation", [("auto", None), ("interpret", "kernel")])
+def test_simulate_runs_a_given_connectivity_as_brian2_did(backend, propagation, tmp_path):
+    """The XLA path and the fused network kernel (interpreted): Brian2's spikes."""
     data = Path(__file__).resolve().parents[1] / "data" / "brian2" / "coba_4000.npz"
     r = run("simulate", "--network", "coba", "--connectivity", str(data), "--duration", "0.2", "--out",
-            str(tmp_path), "--quiet")
+            str(tmp_path), "--quiet", "--backend", backend)
     assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["backend"] == backend and (propagation is None or m["propagation"] == propagation)
     z, ref = np.load(tmp_path / "spikes.npz"), np.load(data)
     keep = ref["spike_step"] < 2000
     order = np.lexsort((ref["spike_i"][keep], ref["spike_step"][keep]))
