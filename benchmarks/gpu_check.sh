@@ -5,11 +5,14 @@
 #   2. runs the kernel-vs-oracle tests on the compiled kernels (no interpret mode),
 #      once with Pallas Triton and once with Mosaic GPU,
 #   3. runs the benchmark matrix: Triton, Mosaic GPU, the xla path and the plain lax.scan,
-#   4. prints a compact table and writes JSON; a kernel under 70% of a same-run copy fails the run.
+#   4. prints a compact table and writes JSON; a kernel under 70% of a same-run copy fails the run,
+#   5. runs CUBA and COBA at $NET_SIZES neurons (the fused network kernel where it holds the network,
+#      else the XLA path) against the published anchors, and Brian2 parity at 4,000 (networks.json).
 # Output goes to $RESULTS (default benchmarks/results/gpu-<date>/): log, bench.json, summary.
 #
 # Dry run on a CPU (checks this script's mechanics, not the GPU):
-#   PLATFORM=cpu KERNELS=interpret SIZES=4096 STEPS=8 TEST_TIMEOUT=900 bash benchmarks/gpu_check.sh
+#   PLATFORM=cpu KERNELS=interpret SIZES=4096 STEPS=8 TEST_TIMEOUT=900 NET_SIZES=4000 NET_DURATION=0.05 \
+#     bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PLATFORM=${PLATFORM:-cuda}
@@ -20,6 +23,9 @@ RESULTS=${RESULTS:-benchmarks/results/gpu-$(date -u +%Y%m%d)}
 PY=${PYTHON:-python3}
 TEST_TIMEOUT=${TEST_TIMEOUT:-150}    # per kernel backend; two of them + benchmarks stay well inside 8 min
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-150}
+NET_SIZES=${NET_SIZES:-4000,40000,400000,1000000}
+NET_DURATION=${NET_DURATION:-1.0}     # simulated seconds per network run
+NET_TIMEOUT=${NET_TIMEOUT:-240}
 mkdir -p "$RESULTS"
 export JAX_PLATFORMS=$PLATFORM XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 status=0
@@ -69,5 +75,9 @@ for b in sorted({r["backend"] for r in kern}):
 sys.exit(1 if below else 0)
 PY
 cat "$RESULTS/summary.txt"
+
+echo "== networks: CUBA and COBA at $NET_SIZES neurons, $NET_DURATION s simulated each"
+timeout "$NET_TIMEOUT" $PY benchmarks/gpu_networks.py --sizes "$NET_SIZES" --duration "$NET_DURATION" \
+    --json "$RESULTS/networks.json" | tee "$RESULTS/networks.txt" || status=1
 echo "== done (status $status); results in $RESULTS"
 exit $status

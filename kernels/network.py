@@ -52,9 +52,12 @@ ONE_BLOCK_MAX = 4096
 PER_THREAD = 16
 
 
-def triton_warps(size: int) -> int:
-    """The warps of the one Triton program for the largest population layout ``size``."""
-    return min(32, max(4, size // (32 * PER_THREAD)))
+def triton_warps(shapes) -> int:
+    """The warps of the one Triton program: 16 elements of the populations together per thread, and no
+    more threads than the smallest population has neurons (measured: a thread with less than one
+    element of an array makes XLA's build spill)."""
+    sizes = [math.prod(s) for s in shapes]
+    return max(1, min(32, sum(sizes) // (32 * PER_THREAD), min(sizes) // 32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +72,9 @@ class NetworkSpec:
     """``update(t, carry, seq, consts) -> (accs, fired, ctx)``: ``fired`` one bool array per population;
     ``accs`` the arrays projections add to (a pending buffer: a list of ``slots`` arrays).
     ``finish(t, accs, ctx, fired) -> (carry, traced)``: the next carry (same names, shapes) and the
-    per-step outputs ``traced`` names (``(population index, name)`` each, in that population's layout).  ``t`` is the step's index (int32).  Carry entries listed in
-    ``buffers`` (name -> L) are lists of L arrays."""
+    per-step outputs ``traced`` names (``(population index, name)`` each, in that population's
+    layout).  ``t`` is the step's index (int32).  Carry entries listed in ``buffers`` (name -> L) are
+    lists of L arrays."""
     name: str
     shapes: tuple                  # each population's kernel layout
     sizes: tuple                   # each population's real size (neurons past it never fire)
@@ -250,7 +254,7 @@ def launch(spec: NetworkSpec, target: str, T: int, t0, carry: dict, seq: dict, c
     else:
         if target == "triton":
             from jax.experimental.pallas import triton as pltriton
-            warps = triton_warps(sum(math.prod(sh) for sh in spec.shapes))
+            warps = triton_warps(spec.shapes)
             kw = dict(compiler_params=pltriton.CompilerParams(num_warps=warps, num_stages=1))
         else:
             kw = dict(interpret=True)

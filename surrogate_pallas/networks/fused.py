@@ -196,11 +196,13 @@ class Fused:
                 rings[k] = jnp.roll(_unpad(carry[nm], n_post, (L,)), t1 % L, axis=0)
             ev, ptr, counts = {}, {}, {}
             for p, s in zip(self.pops, spikes):
-                s = _unpad(s, p.n, (n_steps,))
+                # listed in the kernel's layout, as it wrote them (no copy): the neurons past n never fire
+                s = s.reshape(n_steps, -1)
+                size = s.shape[1]
                 counts[p.name] = jnp.sum(s, axis=1, dtype=jnp.int32)
                 ptr[p.name] = jnp.sum(counts[p.name])
-                (flat,) = jnp.nonzero(s.reshape(-1), size=capacity, fill_value=n_steps * p.n)
-                ev[p.name] = jnp.where(flat < n_steps * p.n, flat % p.n, p.n).astype(jnp.int32)
+                (flat,) = jnp.nonzero(s.reshape(-1), size=capacity, fill_value=n_steps * size)
+                ev[p.name] = jnp.where(flat < n_steps * size, flat % size, p.n).astype(jnp.int32)
             values = {pv: _unpad(v, sim.net.populations[pv[0]].n, (n_steps,)) for pv, v in zip(self.traced, traced)}
             traces = tuple(values[(pop, var)][:, jnp.asarray(idx)] for pop, var, idx in sim.net.traces)
             new_state = dict(neurons=neurons, rings=rings, inputs=inputs)

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..gate import read_flags
 from ..help_format import HelpFormatter
 
-from . import programs
+from . import network_programs, programs
 
 TPU_TARGETS = ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e")
 CUDA_TARGETS = ("cuda-sm80", "cuda-sm90", "cuda-sm100")
@@ -30,27 +30,48 @@ GPU_TARGETS = ("gpu-h100", "gpu-h200", "gpu-h100-mosaic", "gpu-h200-mosaic")  # 
 TARGETS = TPU_TARGETS + CUDA_TARGETS + GPU_TARGETS
 # figure -> absolute slack below which a change is not a regression (every gated figure: higher is worse)
 GATED = {"bytes_ratio": 0.0, "vmem_bytes": 64 * 2**10, "temp_bytes": 64 * 2**10, "moves": 0,
-         "registers": 0, "spill_bytes": 0, "shared_bytes": 1024}
+         "registers": 0, "spill_bytes": 0, "shared_bytes": 1024, "bytes_per_spike": 0}
 STRICT = ("moves", "spill_bytes")  # any increase is a regression
+
+
+def _network(program) -> bool:
+    return isinstance(program, network_programs.NetworkProgram)
+
+
+def _build(program, target, gpu_backend="triton"):
+    """A program's function and abstract arguments for a kernel ``target`` (``tpu`` or ``triton``)."""
+    return program.build(target) if _network(program) else program.build(gpu_backend=gpu_backend)
+
+
+def _network_figures(program, target, moved):
+    """A network program's bytes without its weight rows (read per spike, not per chunk), per step."""
+    moved = None if moved is None else moved - program.weight_bytes(target)  # None: a loop XLA runs (not modelled)
+    return dict(hbm_bytes=moved, bytes_per_step=None if moved is None else moved / program.T,
+                ideal_per_step=program.ideal_bytes() / program.T,
+                bytes_per_spike=program.bytes_per_spike(target),
+                propagation=program.simulator(target).propagation)
 
 
 def inspect_tpu(program, gen):
     from . import tpu
-    fn, args = program.build()
-    r = tpu.compile_program(fn, args, gen)
+    fn, args = _build(program, "tpu")
+    min_move = program.T * program.n if _network(program) else None  # a [T, N] array of the chunk
+    r = tpu.compile_program(fn, args, gen, min_move_bytes=min_move)
     row = dict(compiled=r.ok, error=r.error)
     if r.ok:
         ideal = program.ideal_bytes()
         row.update(hbm_bytes=r.hbm_bytes, touched_bytes=r.touched_bytes, xla_bytes=r.xla_bytes,
-                   kernel_bytes=r.kernel_bytes, ideal_bytes=ideal,
-                   bytes_ratio=None if not ideal else r.hbm_bytes / ideal, vmem_bytes=r.vmem_bytes,
+                   kernel_bytes=r.kernel_bytes, ideal_bytes=ideal, vmem_bytes=r.vmem_bytes,
                    temp_bytes=r.temp_bytes, kernels=r.kernels, moves=len(r.moves), move_ops=list(r.moves))
+        if _network(program):
+            row.update(_network_figures(program, "tpu", r.hbm_bytes))
+        row["bytes_ratio"] = None if not ideal else row["hbm_bytes"] / ideal
     return row
 
 
 def inspect_cuda(program, arch):
     from . import nvidia
-    fn, args = program.build()
+    fn, args = _build(program, "triton")
     ks = nvidia.compile_program(fn, args, (arch,))
     ok = all(k.ok for k in ks)
     row = dict(compiled=ok, error=next((f"{k.name}: {k.error}" for k in ks if not k.ok), None),
@@ -60,6 +81,8 @@ def inspect_cuda(program, arch):
     if ok and ks:
         row.update(registers=max(k.registers for k in ks), spill_bytes=sum(k.spill_bytes for k in ks),
                    shared_bytes=max(k.shared_bytes for k in ks))
+    if _network(program):
+        row["propagation"] = program.simulator("triton").propagation
     return row
 
 
@@ -74,13 +97,16 @@ def inspect_gpu(program, target):
     from . import hbm, tpu, xla_gpu
     gpu, _, mosaic = target.partition("-")
     backend = "mosaic" if mosaic else "triton"
-    fn, args = program.build(gpu_backend=backend)
+    fn, args = _build(program, "triton", backend)
     r = xla_gpu.compile_program(fn, args, gpu, functions=True)
     row = dict(compiled=r.ok, error=r.error)
     if r.ok:
         ideal = program.ideal_bytes()
         moved = hbm.hbm_bytes(r.hlo)  # no on-chip memory space on a GPU: every operand and result
         biggest = max((math.prod(a.shape) * jnp.dtype(a.dtype).itemsize for a in jax.tree.leaves(args)), default=0)
+        if _network(program):
+            row.update(_network_figures(program, "triton", moved))
+            moved, biggest = row["hbm_bytes"], 2 * program.T * program.n
         moves = tpu.moves(r.hlo, max(biggest // 2, 1))
         row.update(hbm_bytes=moved, ideal_bytes=ideal, bytes_ratio=None if not (ideal and moved) else moved / ideal,
                    temp_bytes=r.temp_bytes, kernels=r.kernels[backend], moves=len(moves), move_ops=list(moves),
@@ -95,6 +121,8 @@ def inspect_program(p, targets):
     rows = []
     for t in targets:
         kind, _, which = t.partition("-")
+        if _network(p) and t.endswith("-mosaic"):
+            continue  # no Mosaic GPU network kernel yet (the table says so)
         row = inspect_tpu(p, which) if kind == "tpu" else inspect_gpu(p, which) if kind == "gpu" \
             else inspect_cuda(p, which)
         rows.append(dict(key=f"{p.id}|{t}", id=p.id, target=t, **row))
@@ -200,18 +228,41 @@ def table(rows) -> str:
                   "Pallas Triton); MiB: the bytes its ops and kernels read and write in device memory; the last two: "
                   "the most registers and the spilled bytes of the GPU functions XLA compiled (its fusions and "
                   "the Triton kernels; not the Mosaic GPU kernels).", ""]
+    nets = [r for r in rows if r["id"].startswith("network/") and r["compiled"] and not r["target"].startswith("cuda")]
+    if nets:
+        lines += network_table(nets, w)
     lines.append(summary(rows))
     return "\n".join(lines)
+
+
+def network_table(rows, w) -> list[str]:
+    """Per simulated step: a network program's bytes (without its weight rows), the least, and what a
+    spike reads."""
+    def kib(x):
+        return "-" if x is None else f"{x / 1024:.1f}"
+    head = f"{'network program':<{w}} {'target':<10} {'runs':<7} {'KiB/step':>9} {'ideal':>7} {'KiB/spike':>9}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['id']:<{w}} {r['target']:<10} {r.get('propagation', '-'):<7} {kib(r.get('bytes_per_step')):>9} "
+                     f"{kib(r.get('ideal_per_step')):>7} {kib(r.get('bytes_per_spike')):>9}")
+    lines += ["runs: kernel (the fused network kernel) or lists (the XLA path, where the kernel cannot hold the "
+              "network); KiB/step: bytes per simulated step without the weight rows, which a spike reads "
+              "(KiB/spike: a dense row per outgoing projection); ideal: the state once per chunk and the spike flags "
+              "written and read once.  No Mosaic GPU network kernel yet: network programs skip the -mosaic "
+              "targets.", ""]
+    return lines
 
 
 def summary(rows) -> str:
     """One line: how many compiled, the worst bytes ratio, sequence-sized moves, registers and spills."""
     ok = [r for r in rows if r["compiled"]]
+    nets = [r for r in ok if r["id"].startswith("network/")]
+    ok_all, ok = ok, [r for r in ok if not r["id"].startswith("network/")]
     ratios = [r["bytes_ratio"] for r in ok if r.get("bytes_ratio") is not None and r["target"].startswith("tpu")]
     gpu = [r for r in ok if r["target"].startswith("gpu")]
     gpu_ratios = [r["bytes_ratio"] for r in gpu if r.get("bytes_ratio") is not None]
     regs = [r["registers"] for r in ok if r.get("registers") is not None]
-    parts = [f"{len(ok)} of {len(rows)} program x target pairs compiled"]
+    parts = [f"{len(ok_all)} of {len(rows)} program x target pairs compiled"]
     if ratios:
         parts.append(f"TPU bytes ratio at most {max(ratios):.2f}x, "
                      f"{sum(r.get('moves') or 0 for r in ok if r['target'].startswith('tpu'))} "
@@ -222,6 +273,11 @@ def summary(rows) -> str:
     if regs:
         parts.append(f"NVIDIA at most {max(regs)} registers, {sum(r.get('spill_bytes') or 0 for r in ok)} "
                      "spill bytes")
+    kernel = [r for r in nets if r.get("propagation") == "kernel"]
+    if nets:
+        parts.append(f"networks: {len(kernel)} of {len(nets)} pairs on the fused kernel, at most "
+                     f"{max((r.get('registers') or 0) for r in nets)} registers, "
+                     f"{sum(r.get('spill_bytes') or 0 for r in nets)} spill bytes")
     return "summary: " + "; ".join(parts)
 
 
@@ -291,7 +347,8 @@ def main(argv=None, prog="surrogate-pallas inspect") -> int:
         return 2
     max_reg, baseline = gated
     try:
-        rows = run(programs.inspect_matrix(), args.targets, progress=not args.quiet, jobs=args.jobs)
+        rows = run(programs.inspect_matrix() + network_programs.inspect_matrix(), args.targets,
+                   progress=not args.quiet, jobs=args.jobs)
     except RuntimeError as e:  # a missing compiler (the aot extra) or moved JAX internals
         print(f"error: {e}", file=sys.stderr)
         return 2
