@@ -19,6 +19,7 @@ import math
 import time
 
 import jax
+from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
@@ -80,11 +81,14 @@ class BatchSimulator:
             if jax.tree.map(jnp.shape, m.state) != jax.tree.map(jnp.shape, lead.state):
                 raise ValueError("nets: the networks' delays differ in length; a batch shares its ring buffers' "
                                  "shapes (give every network the same longest delay per projection)")
-        tables = {name: [_stack_tables([m.constants["tables"][name][r] for m in self.members])
-                         for r in range(len(lead.constants["tables"][name]))] for name in lead.constants["tables"]}
-        self._consts = dict(tables=tables, seed=jnp.stack([m.constants["seed"] for m in self.members]),
-                            currents={k: jnp.stack([m.constants["currents"][k] for m in self.members])
-                                      for k in lead.constants["currents"]})
+        if lead.propagation == "kernel":  # the fused kernel's operands: the same shapes in every member
+            self._consts = jax.tree.map(lambda *a: jnp.stack(a), *[m.constants for m in self.members])
+        else:
+            tables = {name: [_stack_tables([m.constants["tables"][name][r] for m in self.members])
+                             for r in range(len(lead.constants["tables"][name]))] for name in lead.constants["tables"]}
+            self._consts = dict(tables=tables, seed=jnp.stack([m.constants["seed"] for m in self.members]),
+                                currents={k: jnp.stack([m.constants["currents"][k] for m in self.members])
+                                          for k in lead.constants["currents"]})
         self._compiled = {}
         self.compile_s = 0.0
         self.wall_s = 0.0
@@ -96,11 +100,20 @@ class BatchSimulator:
     def _state(self):
         return jax.tree.map(lambda *a: jnp.stack(a), *[m.state for m in self.members])
 
+    def batched_chunk(self, n, capacity):
+        """The members' chunk over a leading batch axis of the state and the constants: vmapped (on a
+        GPU, a grid axis of the kernel: the networks run side by side), except for the TPU network
+        kernel, whose weights stay in HBM unblocked: there the members run one after another."""
+        fn = self.members[0].chunk_function(n, capacity)
+        if self.members[0].target in ("tpu", "interpret_tpu"):
+            return lambda state, t0, consts: lax.map(lambda sc: fn(sc[0], t0, sc[1]), (state, consts))
+        return jax.vmap(fn, in_axes=(0, None, 0))
+
     def _chunk_fn(self, n, capacity, state):
         key = (n, capacity)
         if key not in self._compiled:
             t = time.perf_counter()
-            batched = jax.vmap(self.members[0].chunk_function(n, capacity), in_axes=(0, None, 0))
+            batched = self.batched_chunk(n, capacity)
             self._compiled[key] = jax.jit(batched).lower(state, jnp.int32(self.step), self._consts).compile()
             self.compile_s += time.perf_counter() - t
         return self._compiled[key]

@@ -124,5 +124,16 @@ def test_the_race_check_is_not_vacuous():
                        in_specs=[pl.BlockSpec(memory_space=pl.ANY)],
                        scratch_shapes=[pltpu.VMEM((8, 128), jnp.float32), pltpu.SemaphoreType.DMA],
                        interpret=pltpu.InterpretParams(detect_races=True))
-    jax.block_until_ready(f(jnp.ones((8, 128))))
-    assert races_found()
+    try:  # jax 0.10 sets a flag; newer JAX raises from the interpreter's callback
+        jax.block_until_ready(f(jnp.ones((8, 128))))
+    except Exception as e:  # noqa: BLE001
+        assert "RACE DETECTED" in str(e)
+    else:
+        assert races_found()
+
+
+def test_a_batch_of_networks_on_the_kernel_is_each_network_run_alone():
+    nets = [rich(seed=s) for s in (1, 2)]
+    got = nw.BatchSimulator(nets, [5, 6], backend="interpret").run(steps=200, chunk=100)
+    for net, seed, r in zip(nets, (5, 6), got):
+        _same(r, net.simulator(seed=seed, propagation="lists").run(steps=200, chunk=100))

@@ -18,6 +18,7 @@ import tempfile
 
 import jax
 
+from ..._gpu_lowering import abstract_gpu
 from ...kernels import launches
 from ._triton_capture import triton_modules
 
@@ -39,7 +40,9 @@ class TritonKernel:
 
 def lower(fn, args, gpu_backend: str = "triton"):
     """Lower ``fn(*args)`` for CUDA; returns [(module text, launch record)] per Triton kernel."""
-    with triton_modules() as mods, launches.recording() as log:
+    # an abstract GPU for the kernels lowered outside the library's primitives (the network kernel),
+    # which newest JAX otherwise refuses with no GPU here; the primitives name one themselves
+    with triton_modules() as mods, launches.recording() as log, abstract_gpu():
         jax.jit(fn).trace(*args).lower(lowering_platforms=("cuda",))
     log = [k for k in log if k["target"] == "triton"]
     if len(log) != len(mods):
